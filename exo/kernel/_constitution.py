@@ -1,0 +1,311 @@
+"""The constitution compiler: Markdown policy blocks in, a validated, hash-pinned lock out.
+
+Every rule is validated strictly (unknown type or key, wrong value type, bad pattern) and every
+problem is reported with the rule id and its line in CONSTITUTION.md. A failed compile raises before
+anything is written, so the previous lock stays as it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .. import __version__
+from ._canon import canonical
+from ._errors import GovernanceError
+from .fs import atomic_write
+from ._governance import LOCK_FORMAT, Governance, _from_doc, lock_digest
+from .layout import CONSTITUTION, LOCK
+from .ids import ACTOR_PATTERN_RE, ID_RE
+from ._patterns import compile_patterns, pattern_problem
+
+MAX_SOURCE_BYTES = 1 << 20
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
+LATER_TYPES = ("approval", "actor_tier", "error_budget")
+
+
+def _patterns(value: list[str]) -> list[str]:
+    for pattern in value:
+        problem = pattern_problem(pattern)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+def _actors(value: list[str]) -> list[str]:
+    for actor in value:
+        if not ACTOR_PATTERN_RE.fullmatch(actor):
+            raise ValueError(f"{actor!r} is not an actor pattern like 'agent:*' or 'human:*'")
+    return value
+
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    id: str = Field(pattern=ID_RE.pattern, description="Unique rule id.")
+    description: str = Field(default="", max_length=2000, description="Why the rule exists.")
+
+
+class _PathRule(_Rule):
+    patterns: list[str] = Field(min_length=1, description="gitignore-style globs, repo-relative.")
+    actors: list[str] = Field(default=["*"], min_length=1, description="Actor patterns the rule applies to.")
+
+    _check_patterns = field_validator("patterns")(_patterns)
+    _check_actors = field_validator("actors")(_actors)
+
+
+class FilesystemDeny(_PathRule):
+    type: Literal["filesystem_deny"]
+    actions: list[Literal["read", "write", "delete"]] = Field(default=["write", "delete"], min_length=1)
+
+
+class FilesystemAllow(_PathRule):
+    type: Literal["filesystem_allow"]
+
+
+class RequireChecks(_Rule):
+    type: Literal["require_checks"]
+    commands: list[NonEmpty] = Field(min_length=1, description="Shell commands that must exit 0.")
+    timeout_seconds: int = Field(default=600, ge=1, le=86400)
+
+
+class Budget(_Rule):
+    type: Literal["budget"]
+    max_files: int | None = Field(default=None, ge=1)
+    max_lines: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.max_files is None and self.max_lines is None:
+            raise ValueError("a budget needs max_files, max_lines or both")
+        return self
+
+
+class CommitPolicy(_Rule):
+    type: Literal["commit_policy"]
+    require_session: bool = True
+    exempt_actors: list[str] = Field(default=["human:*"])
+
+    _check_actors = field_validator("exempt_actors")(_actors)
+
+
+RULE_TYPES: dict[str, type[_Rule]] = {
+    "filesystem_deny": FilesystemDeny,
+    "filesystem_allow": FilesystemAllow,
+    "require_checks": RequireChecks,
+    "budget": Budget,
+    "commit_policy": CommitPolicy,
+}
+SINGLETONS = ("budget", "commit_policy")
+
+
+class _Block:
+    def __init__(self, line: int, text: str) -> None:
+        self.line = line  # 1-based line of the first YAML line in CONSTITUTION.md
+        self.text = text
+
+
+def compile_constitution(root: str | os.PathLike[str]) -> Governance:
+    """Compile `.exo/CONSTITUTION.md` of `root` into `.exo/governance.lock.json` and return it loaded.
+
+    The lock is rewritten only when its bytes change. Raises GovernanceError(CONSTITUTION_MISSING)
+    or GovernanceError(CONSTITUTION_INVALID) listing every problem with rule id and line; on error
+    the previous lock is left untouched.
+    """
+    base = Path(root).absolute()
+    source_path = base / CONSTITUTION
+    try:
+        source = source_path.read_bytes()
+    except FileNotFoundError:
+        raise GovernanceError(f"{CONSTITUTION} not found in {base}", code="CONSTITUTION_MISSING") from None
+    rules = _compile_source(source)
+    doc: dict[str, Any] = {
+        "format": LOCK_FORMAT,
+        "kernel_version": __version__,
+        "source": CONSTITUTION,
+        "source_sha256": hashlib.sha256(source).hexdigest(),
+        "rules": rules,
+    }
+    doc["sha256"] = lock_digest(doc)
+    data = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+    lock_path = base / LOCK
+    try:
+        unchanged = lock_path.read_bytes() == data
+    except OSError:
+        unchanged = False
+    if not unchanged:
+        atomic_write(lock_path, data)
+    return _from_doc(base, doc, doc["source_sha256"])
+
+
+def _compile_source(source: bytes) -> list[dict[str, Any]]:
+    if len(source) > MAX_SOURCE_BYTES:
+        _fail([f"{CONSTITUTION} is larger than {MAX_SOURCE_BYTES} bytes"])
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail([f"{CONSTITUTION} is not UTF-8 text (byte {exc.start})"])
+    if "\x00" in text:
+        _fail([f"{CONSTITUTION} contains NUL bytes"])
+    problems: list[str] = []
+    rules: list[dict[str, Any]] = []
+    blocks = list(_blocks(text, problems))
+    for block in blocks:
+        rule = _compile_block(block, problems)
+        if rule is not None:
+            rules.append(rule)
+    seen: dict[str, int] = {}
+    for rule in rules:
+        if rule["id"] in seen:
+            problems.append(f"rule {rule['id']} (line {rule['line']}): duplicate id, first used on line {seen[rule['id']]}")
+        seen.setdefault(rule["id"], rule["line"])
+    for rule_type in SINGLETONS:
+        extra = [r for r in rules if r["type"] == rule_type][1:]
+        problems += [f"rule {r['id']} (line {r['line']}): only one {rule_type} rule is allowed" for r in extra]
+    if problems:
+        _fail(problems)
+    return rules
+
+
+def _fail(problems: list[str]) -> Any:
+    count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+    raise GovernanceError(
+        f"{CONSTITUTION} does not compile ({count}):\n  " + "\n  ".join(problems),
+        code="CONSTITUTION_INVALID",
+    )
+
+
+def _blocks(text: str, problems: list[str]) -> Iterator[_Block]:
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opened = _FENCE_OPEN.match(lines[i])
+        i += 1
+        if not opened:
+            continue
+        fence, info = opened.groups()
+        close = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        start = i
+        while i < len(lines) and not close.match(lines[i]):
+            i += 1
+        body = "\n".join(lines[start:i])
+        if i == len(lines) and info.split() == ["yaml", "exo-policy"]:
+            problems.append(f"line {start}: exo-policy block is never closed")
+        i += 1
+        words = info.split()
+        if words == ["yaml", "exo-policy"]:
+            yield _Block(start + 1, body)
+        elif re.search(r"exo.?pol", info, re.IGNORECASE):
+            problems.append(
+                f"line {start}: fenced block {info!r} looks like a policy block but is not "
+                "'yaml exo-policy', so it would be ignored"
+            )
+
+
+def _compile_block(block: _Block, problems: list[str]) -> dict[str, Any] | None:
+    where = f"block at line {block.line}"
+    try:
+        node = yaml.compose(block.text, Loader=yaml.SafeLoader)
+        problem = _node_problem(node)
+        if problem:
+            problems.append(f"{where}: {problem}")
+            return None
+        data = yaml.load(block.text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = block.line + mark.line if mark is not None else block.line
+        problems.append(f"{where}, line {line}: invalid YAML: {getattr(exc, 'problem', None) or exc}")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{where}: a policy block holds one rule as a YAML mapping")
+        return None
+    assert isinstance(node, yaml.MappingNode)
+    key_lines = {k.value: block.line + k.start_mark.line for k, _ in node.value}
+    rule_id = data.get("id") if isinstance(data.get("id"), str) else "?"
+    rule_type = data.get("type")
+    model = RULE_TYPES.get(rule_type) if isinstance(rule_type, str) else None
+    if model is None:
+        problems.append(f"rule {rule_id} (line {key_lines.get('type', block.line)}): {_type_problem(rule_type)}")
+        return None
+    try:
+        rule = model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            line = key_lines.get(key, block.line)
+            problems.append(f"rule {rule_id} (line {line}): {_error_text(error, model)}")
+        return None
+    return _normalize(rule, block.line)
+
+
+def _node_problem(node: yaml.Node | None) -> str | None:
+    """Refuse duplicate keys (YAML keeps the last silently) and anchors/aliases (expansion bombs)."""
+    seen: set[int] = set()
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            return "YAML anchors and aliases are not allowed in policy blocks"
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            keys = [k.value for k, _ in current.value]
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            if dupes:
+                return f"duplicate key {dupes[0]!r} (YAML would silently keep only the last)"
+            stack.extend(v for pair in current.value for v in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return None
+
+
+def _type_problem(rule_type: object) -> str:
+    known = ", ".join(RULE_TYPES)
+    if rule_type is None:
+        return f"missing 'type' (one of {known})"
+    if rule_type in LATER_TYPES:
+        return f"rule type {rule_type!r} is not supported by this exo version (supported: {known})"
+    guess = difflib.get_close_matches(str(rule_type), RULE_TYPES, n=1)
+    return f"unknown rule type {rule_type!r}" + (f" (did you mean {guess[0]!r}?)" if guess else f" (one of {known})")
+
+
+def _error_text(error: Any, model: type[_Rule]) -> str:
+    key = ".".join(str(p) for p in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        guess = difflib.get_close_matches(key, model.model_fields, n=1)
+        allowed = ", ".join(model.model_fields)
+        return f"unknown key {key!r}" + (f" (did you mean {guess[0]!r}?)" if guess else f" (allowed: {allowed})")
+    if kind == "missing":
+        return f"missing required key {key!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message} (got {error.get('input')!r})" if key else message
+
+
+def _actor_regex(patterns: list[str]) -> str:
+    return "|".join(f"(?:{'.*'.join(re.escape(part) for part in p.split('*'))})" for p in patterns)
+
+
+def _normalize(rule: _Rule, line: int) -> dict[str, Any]:
+    out = rule.model_dump(exclude_none=True)
+    out["line"] = line
+    if isinstance(rule, _PathRule):
+        if isinstance(rule, FilesystemDeny):
+            out["actions"] = sorted(set(rule.actions))
+        out["compiled"] = {
+            "patterns": [list(pair) for pair in compile_patterns(rule.patterns)],
+            "actors": _actor_regex(rule.actors),
+        }
+    canonical(out)  # normalized rules are hashed: prove they are canonical-JSON clean now
+    return out

@@ -1,0 +1,75 @@
+"""The one error family: every foreseeable failure is an ExoError with a stable code and a hint."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Code(NamedTuple):
+    exit_status: int  # 1 refusal / failed check, 2 bad input, 3 internal
+    hint: str
+
+
+# Stable codes. Renaming one is a breaking change; docs/kernel.md lists them all.
+CODES: dict[str, Code] = {
+    "CONSTITUTION_INVALID": Code(1, "fix the rule named above in .exo/CONSTITUTION.md, then run `exo build-governance`"),
+    "CONSTITUTION_MISSING": Code(1, "run `exo init` to create .exo/CONSTITUTION.md"),
+    "GOVERNANCE_MISSING": Code(1, "run `exo build-governance` (or `exo init` in a new repository)"),
+    "GOVERNANCE_STALE": Code(1, "the constitution changed since it was compiled: run `exo build-governance`"),
+    "GOVERNANCE_TAMPERED": Code(1, "the compiled lock was edited by hand: run `exo build-governance` to regenerate it"),
+    "CONFIG_INVALID": Code(1, "fix .exo/config.yaml (see docs/kernel.md), then retry"),
+    "LOCK_HELD": Code(1, "another holder has a live lease on this ticket: pick another ticket or wait for it to expire"),
+    "LOCK_LOST": Code(1, "your lease expired or was taken over: stop writing and start a new session"),
+    "LOCK_BUSY": Code(1, "another exo process holds the state lock: retry in a moment"),
+    "LOCK_CORRUPT": Code(1, "the lease file is unreadable: run `exo doctor --fix`"),
+    "AUDIT_CORRUPT": Code(1, "run `exo audit verify` to see the damage; restore the file from git"),
+    "AUDIT_SEALED": Code(1, "this audit stream is sealed: append to a new stream"),
+    "INVALID_ID": Code(2, "identifiers match ^[A-Za-z][A-Za-z0-9._-]{0,63}$"),
+    "INVALID_ACTOR": Code(2, "actors look like `agent:NAME` or `human:EMAIL` (set EXO_ACTOR or pass --actor)"),
+    "INVALID_ARGUMENT": Code(2, "see `exo COMMAND --help`"),
+    "INVALID_PATTERN": Code(2, "patterns are repo-relative gitignore-style globs with '/' separators, no '..'"),
+    "NOT_A_REPOSITORY": Code(2, "run exo inside a git repository, or pass --repo PATH"),
+    "NOT_INITIALIZED": Code(1, "run `exo init` first"),
+    "NO_SESSION": Code(1, "start a session (`exo session-start`) or pass --scope"),
+    "IO_ERROR": Code(3, "check permissions and free disk space, then retry"),
+    "INTERNAL": Code(3, "this is a bug in exo: please report it with the command you ran"),
+}
+
+
+class ExoError(Exception):
+    """A foreseeable failure: a stable `code`, a message for humans and a `hint` saying what to do."""
+
+    def __init__(self, message: str, *, code: str, hint: str | None = None) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.hint = hint if hint is not None else CODES[code].hint
+
+    @property
+    def exit_status(self) -> int:
+        return CODES[self.code].exit_status
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class GovernanceError(ExoError):
+    """Constitution, compiled lock or configuration problems."""
+
+
+class LockError(ExoError):
+    """Ticket lease problems: held, lost, busy or corrupt."""
+
+
+class AuditError(ExoError):
+    """Audit log problems that stop an append."""
+
+
+class InputError(ExoError):
+    """Bad input: identifiers, actors, patterns, arguments."""
+
+
+class StateError(ExoError):
+    """The repository or disk is not in a usable state."""

@@ -1,0 +1,133 @@
+"""The compiled governance lock and its loader: the hot path's only view of the constitution.
+
+This module and `_fence` import nothing outside the standard library (SPEC §10: hooks must not pay
+for pydantic, pathspec or filelock); the lock's own hash guards the compiled form they trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._canon import canonical, sha256_hex
+from ._errors import GovernanceError
+from ._patterns import Matcher
+from .layout import CONSTITUTION, LOCK
+
+LOCK_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PathRule:
+    """A compiled filesystem_deny or filesystem_allow rule."""
+
+    id: str
+    type: str
+    match: Matcher
+    actors: re.Pattern[str]
+    actions: frozenset[str]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Governance:
+    """Compiled, hash-checked rules of one worktree, as `load_governance` returns them.
+
+    `rules` holds the normalized rules exactly as the lock stores them (for display and for the
+    stdlib's budget, checks and commit policy); `deny` and `allow` are their compiled path rules.
+    """
+
+    root: str
+    source_sha256: str
+    lock_sha256: str
+    kernel_version: str
+    rules: tuple[dict[str, Any], ...]
+    deny: tuple[PathRule, ...] = ()
+    allow: tuple[PathRule, ...] = ()
+    root_real: str = field(default="", compare=False)
+
+    def rules_of(self, rule_type: str) -> list[dict[str, Any]]:
+        return [rule for rule in self.rules if rule["type"] == rule_type]
+
+
+def lock_digest(doc: dict[str, Any]) -> str:
+    """The lock's self-hash: sha256 of its canonical JSON without the `sha256` field."""
+    return sha256_hex(canonical({k: v for k, v in doc.items() if k != "sha256"}))
+
+
+def load_governance(root: str | os.PathLike[str]) -> Governance:
+    """Load `.exo/governance.lock.json` of the worktree at `root` and check it is current.
+
+    Raises GovernanceError with GOVERNANCE_MISSING (no lock), GOVERNANCE_TAMPERED (the lock does not
+    match its own hash or is not a lock), GOVERNANCE_STALE (the constitution changed since it was
+    compiled, or the lock format is not this kernel's) or CONSTITUTION_MISSING.
+    """
+    base = Path(root).absolute()
+    lock_path = base / LOCK
+    try:
+        raw = lock_path.read_bytes()
+    except FileNotFoundError:
+        raise GovernanceError(f"{LOCK} not found in {base}", code="GOVERNANCE_MISSING") from None
+    except OSError as exc:
+        raise GovernanceError(f"cannot read {LOCK}: {exc.strerror}", code="GOVERNANCE_MISSING") from exc
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        if doc.get("sha256") != lock_digest(doc):
+            raise GovernanceError(f"{LOCK} does not match its own hash", code="GOVERNANCE_TAMPERED")
+        if doc.get("format") != LOCK_FORMAT:
+            raise GovernanceError(
+                f"{LOCK} has format {doc.get('format')!r}, this exo reads format {LOCK_FORMAT}",
+                code="GOVERNANCE_STALE",
+            )
+        return _from_doc(base, doc, _source_sha256(base))
+    except GovernanceError:
+        raise
+    except (ValueError, KeyError, TypeError, re.error) as exc:
+        raise GovernanceError(f"{LOCK} is not a valid governance lock: {exc}", code="GOVERNANCE_TAMPERED") from exc
+
+
+def _source_sha256(base: Path) -> str:
+    try:
+        return hashlib.sha256((base / CONSTITUTION).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise GovernanceError(f"{CONSTITUTION} not found", code="CONSTITUTION_MISSING") from None
+
+
+def _from_doc(base: Path, doc: dict[str, Any], source_sha: str) -> Governance:
+    if doc["source_sha256"] != source_sha:
+        raise GovernanceError(
+            f"{CONSTITUTION} changed since {LOCK} was compiled", code="GOVERNANCE_STALE"
+        )
+    rules = tuple(doc["rules"])
+    deny, allow = [], []
+    for rule in rules:
+        if rule["type"] in ("filesystem_deny", "filesystem_allow"):
+            compiled = rule["compiled"]
+            deny_rule = rule["type"] == "filesystem_deny"
+            path_rule = PathRule(
+                id=rule["id"],
+                type=rule["type"],
+                # Deny rules match case-insensitively: on case-insensitive disks SECRETS/x is secrets/x.
+                match=Matcher(compiled["patterns"], ignore_case=deny_rule),
+                actors=re.compile(compiled["actors"]),
+                actions=frozenset(rule.get("actions", ("write", "delete"))),
+                description=rule.get("description", ""),
+            )
+            (deny if deny_rule else allow).append(path_rule)
+    return Governance(
+        root=str(base),
+        source_sha256=source_sha,
+        lock_sha256=doc["sha256"],
+        kernel_version=doc["kernel_version"],
+        rules=rules,
+        deny=tuple(deny),
+        allow=tuple(allow),
+        root_real=os.path.realpath(base),
+    )

@@ -1,0 +1,133 @@
+"""Durable file primitives: the one atomic-write helper, the one file-lock helper, runtime state dirs."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ._errors import LockError, StateError
+
+TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
+LOCK_TIMEOUT_S = 30.0
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or file creation in `directory` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new file, never a torn one.
+
+    Git's lockfile protocol: write a temp file in the same directory, fsync it, rename it over the
+    target, fsync the directory. Raises StateError(IO_ERROR) when the disk refuses.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{secrets.token_hex(6)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StateError(f"cannot write {path}: {exc.strerror or exc}", code="IO_ERROR") from exc
+    fsync_dir(path.parent)
+
+
+def git_common_dir(root: Path) -> Path:
+    """The git common directory of the worktree at `root`, read from the files git writes.
+
+    Reads `.git` (a directory, or a `gitdir:` file in linked worktrees) and `commondir`, so no git
+    process is started. Raises StateError(NOT_A_REPOSITORY) when `root` is not a worktree root.
+    """
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    try:
+        text = dot_git.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise StateError(f"{root} is not the root of a git worktree", code="NOT_A_REPOSITORY") from exc
+    if not text.startswith("gitdir:"):
+        raise StateError(f"{dot_git} is not a gitdir link", code="NOT_A_REPOSITORY")
+    gitdir = (root / text.removeprefix("gitdir:").strip()).resolve()
+    commondir = gitdir / "commondir"
+    if commondir.is_file():
+        return (gitdir / commondir.read_text(encoding="utf-8").strip()).resolve()
+    return gitdir
+
+
+def state_dir(root: Path) -> Path:
+    """Runtime state shared by every worktree of one clone: `<git common dir>/exo`."""
+    return git_common_dir(root) / "exo"
+
+
+@contextlib.contextmanager
+def file_lock(root: Path, target: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the exclusive lock guarding `target` for a read-modify-write.
+
+    Lock files live under the git common dir (never in the working tree), one per target path, and
+    are never deleted (deleting a lock file races with its waiters). The OS drops the lock when the
+    holder dies, so a kill -9 never leaves a stale lock. Raises LockError(LOCK_BUSY) on timeout.
+    """
+    locks = state_dir(root) / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(str(target.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    lock_path = locks / f"{target.name[:40]}-{key}.lock"
+    with _exclusive(lock_path, timeout):
+        yield
+
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover - Windows: filelock wraps msvcrt
+        import filelock
+
+        try:
+            with filelock.FileLock(str(lock_path), timeout=timeout):
+                yield
+        except filelock.Timeout as exc:
+            raise LockError(f"timed out waiting for {lock_path}", code="LOCK_BUSY") from exc
+        return
+    # fcntl directly rather than filelock on POSIX: filelock costs ~40 ms of imports, and the audit
+    # append behind every commit takes this lock.
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockError(f"timed out waiting for {lock_path}", code="LOCK_BUSY") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock

@@ -1,0 +1,7 @@
+"""Where the kernel keeps its durable files inside a worktree (runtime state lives in `fs.state_dir`)."""
+
+EXO_DIR = ".exo"
+CONSTITUTION = ".exo/CONSTITUTION.md"
+LOCK = ".exo/governance.lock.json"
+AUDIT_DIR = ".exo/audit"
+REPO_STREAM = "repo"  # the audit stream for events that belong to no session
