@@ -150,9 +150,7 @@ def append_audit(
     return _append(root, stream, event, data, now, allow_sealed=False)
 
 
-def seal_audit(
-    root: str | os.PathLike[str], stream: str, *, now: datetime | None = None
-) -> tuple[int, str]:
+def seal_audit(root: str | os.PathLike[str], stream: str, *, now: datetime | None = None) -> tuple[int, str]:
     """Close `stream` with a seal record and return its anchor `(seq, h)`; idempotent once sealed.
 
     Raises what `append_audit` raises, except AUDIT_SEALED.

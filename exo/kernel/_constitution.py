@@ -16,17 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .. import __version__
+from exo import __version__
+
+from . import yamldoc
 from ._canon import canonical
 from ._errors import GovernanceError
-from .fs import atomic_write
 from ._governance import LOCK_FORMAT, Governance, _from_doc, lock_digest
-from .layout import CONSTITUTION, LOCK
-from .ids import ACTOR_PATTERN_RE, ID_RE
 from ._patterns import compile_patterns, pattern_problem
+from .fs import atomic_write
+from .ids import ACTOR_PATTERN_RE, ID_RE
+from .layout import CONSTITUTION, LOCK
 
 MAX_SOURCE_BYTES = 1 << 20
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
@@ -169,7 +170,9 @@ def _compile_source(source: bytes) -> list[dict[str, Any]]:
     seen: dict[str, int] = {}
     for rule in rules:
         if rule["id"] in seen:
-            problems.append(f"rule {rule['id']} (line {rule['line']}): duplicate id, first used on line {seen[rule['id']]}")
+            problems.append(
+                f"rule {rule['id']} (line {rule['line']}): duplicate id, first used on line {seen[rule['id']]}"
+            )
         seen.setdefault(rule["id"], rule["line"])
     for rule_type in SINGLETONS:
         extra = [r for r in rules if r["type"] == rule_type][1:]
@@ -215,24 +218,14 @@ def _blocks(text: str, problems: list[str]) -> Iterator[_Block]:
 
 
 def _compile_block(block: _Block, problems: list[str]) -> dict[str, Any] | None:
-    where = f"block at line {block.line}"
     try:
-        node = yaml.compose(block.text, Loader=yaml.SafeLoader)
-        problem = _node_problem(node)
-        if problem:
-            problems.append(f"{where}: {problem}")
-            return None
-        data = yaml.load(block.text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = block.line + mark.line if mark is not None else block.line
-        problems.append(f"{where}, line {line}: invalid YAML: {getattr(exc, 'problem', None) or exc}")
+        data, key_lines = yamldoc.load(block.text, first_line=block.line)
+    except yamldoc.YamlProblem as exc:
+        problems.append(f"block at line {block.line}, line {exc.line}: {exc}")
         return None
     if not isinstance(data, dict):
-        problems.append(f"{where}: a policy block holds one rule as a YAML mapping")
+        problems.append(f"block at line {block.line}: a policy block holds one rule as a YAML mapping")
         return None
-    assert isinstance(node, yaml.MappingNode)
-    key_lines = {k.value: block.line + k.start_mark.line for k, _ in node.value}
     rule_id = data.get("id") if isinstance(data.get("id"), str) else "?"
     rule_type = data.get("type")
     model = RULE_TYPES.get(rule_type) if isinstance(rule_type, str) else None
@@ -248,26 +241,6 @@ def _compile_block(block: _Block, problems: list[str]) -> dict[str, Any] | None:
             problems.append(f"rule {rule_id} (line {line}): {_error_text(error, model)}")
         return None
     return _normalize(rule, block.line)
-
-
-def _node_problem(node: yaml.Node | None) -> str | None:
-    """Refuse duplicate keys (YAML keeps the last silently) and anchors/aliases (expansion bombs)."""
-    seen: set[int] = set()
-    stack = [node] if node is not None else []
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            return "YAML anchors and aliases are not allowed in policy blocks"
-        seen.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            keys = [k.value for k, _ in current.value]
-            dupes = sorted({k for k in keys if keys.count(k) > 1})
-            if dupes:
-                return f"duplicate key {dupes[0]!r} (YAML would silently keep only the last)"
-            stack.extend(v for pair in current.value for v in pair)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-    return None
 
 
 def _type_problem(rule_type: object) -> str:

@@ -12,13 +12,17 @@ class Code(NamedTuple):
 
 # Stable codes. Renaming one is a breaking change; docs/kernel.md lists them all.
 CODES: dict[str, Code] = {
-    "CONSTITUTION_INVALID": Code(1, "fix the rule named above in .exo/CONSTITUTION.md, then run `exo build-governance`"),
+    "CONSTITUTION_INVALID": Code(
+        1, "fix the rule named above in .exo/CONSTITUTION.md, then run `exo build-governance`"
+    ),
     "CONSTITUTION_MISSING": Code(1, "run `exo init` to create .exo/CONSTITUTION.md"),
     "GOVERNANCE_MISSING": Code(1, "run `exo build-governance` (or `exo init` in a new repository)"),
     "GOVERNANCE_STALE": Code(1, "the constitution changed since it was compiled: run `exo build-governance`"),
     "GOVERNANCE_TAMPERED": Code(1, "the compiled lock was edited by hand: run `exo build-governance` to regenerate it"),
     "CONFIG_INVALID": Code(1, "fix .exo/config.yaml (see docs/kernel.md), then retry"),
-    "LOCK_HELD": Code(1, "another holder has a live lease on this ticket: pick another ticket or wait for it to expire"),
+    "LOCK_HELD": Code(
+        1, "another holder has a live lease on this ticket: pick another ticket or wait for it to expire"
+    ),
     "LOCK_LOST": Code(1, "your lease expired or was taken over: stop writing and start a new session"),
     "LOCK_BUSY": Code(1, "another exo process holds the state lock: retry in a moment"),
     "LOCK_CORRUPT": Code(1, "the lease file is unreadable: run `exo doctor --fix`"),

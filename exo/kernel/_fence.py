@@ -24,24 +24,29 @@ OPERATIONS = frozenset({"read", "write", "delete"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"[A-Za-z]:")
 # Code points HFS+ ignores in names (the list git's core.protectHFS uses).
-_IGNORABLE = dict.fromkeys(
-    [0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
-)
+_IGNORABLE = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 _SHORT_NAME = re.compile(r"([^~]{1,6})~[0-9]+")  # NTFS 8.3 alias such as GIT~1
 
 # Names no agent session may write, whatever its scope (compared after folding).
 _PROTECTED_ANYWHERE = frozenset({".git", ".gitattributes", ".gitmodules"})
 _PROTECTED_TOP = frozenset(
     {
-        ".exo", ".claude", ".cursor", ".githooks", ".husky", ".pre-commit-config.yaml",
-        ".gitlab-ci.yml", ".circleci", ".buildkite", "azure-pipelines.yml",
-        "bitbucket-pipelines.yml", "jenkinsfile",
+        ".exo",
+        ".claude",
+        ".cursor",
+        ".githooks",
+        ".husky",
+        ".pre-commit-config.yaml",
+        ".gitlab-ci.yml",
+        ".circleci",
+        ".buildkite",
+        "azure-pipelines.yml",
+        "bitbucket-pipelines.yml",
+        "jenkinsfile",
     }
 )
 _PROTECTED_PAIRS = frozenset({(".github", "workflows")})
-_SHORT_TARGETS = tuple(
-    sorted({name.lstrip(".") for name in (*_PROTECTED_ANYWHERE, *_PROTECTED_TOP, ".github")})
-)
+_SHORT_TARGETS = tuple(sorted({name.lstrip(".") for name in (*_PROTECTED_ANYWHERE, *_PROTECTED_TOP, ".github")}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +92,7 @@ class Fence:
         object.__setattr__(self, "_deny", Matcher(self.deny, ignore_case=True))
 
     @classmethod
-    def from_globs(
-        cls, allow: Sequence[str], deny: Sequence[str] = (), exo_paths: Iterable[str] = ()
-    ) -> Fence:
+    def from_globs(cls, allow: Sequence[str], deny: Sequence[str] = (), exo_paths: Iterable[str] = ()) -> Fence:
         """Validate and compile scope globs. Raises InputError(INVALID_PATTERN)."""
         return cls(
             allow=compile_patterns(allow),

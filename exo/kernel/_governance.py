@@ -102,11 +102,10 @@ def _source_sha256(base: Path) -> str:
 
 def _from_doc(base: Path, doc: dict[str, Any], source_sha: str) -> Governance:
     if doc["source_sha256"] != source_sha:
-        raise GovernanceError(
-            f"{CONSTITUTION} changed since {LOCK} was compiled", code="GOVERNANCE_STALE"
-        )
+        raise GovernanceError(f"{CONSTITUTION} changed since {LOCK} was compiled", code="GOVERNANCE_STALE")
     rules = tuple(doc["rules"])
-    deny, allow = [], []
+    deny: list[PathRule] = []
+    allow: list[PathRule] = []
     for rule in rules:
         if rule["type"] in ("filesystem_deny", "filesystem_allow"):
             compiled = rule["compiled"]

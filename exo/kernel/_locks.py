@@ -181,9 +181,7 @@ def release_lock(
     raise LockError(f"ticket {lease.ticket_id}: too much contention on the lease", code="LOCK_BUSY")
 
 
-def inspect_lock(
-    root: str | os.PathLike[str], ticket_id: str, *, store: LeaseStore | None = None
-) -> Lease | None:
+def inspect_lock(root: str | os.PathLike[str], ticket_id: str, *, store: LeaseStore | None = None) -> Lease | None:
     """The stored lease of `ticket_id` (live, expired or released), or None if it was never leased."""
     ids.ticket_id(ticket_id)
     return (store if store is not None else LocalLeaseStore(root)).read(ticket_id)
