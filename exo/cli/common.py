@@ -1,0 +1,97 @@
+"""What every command shares: the --json/--repo/--actor options, output, and error rendering."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel
+
+from exo.kernel import ExoError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (errors too).")]
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo", help="Repository to act on (default: the one containing the current directory).", show_default=False
+    ),
+]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="EXO_ACTOR",
+        show_default=False,
+        help="Who is acting: agent:NAME or human:EMAIL (default: $EXO_ACTOR, else human:<git user.email>).",
+    ),
+]
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class Context:
+    """The repository and actor of one command, resolved on first use."""
+
+    def __init__(self, repo: Path | None, actor: str | None) -> None:
+        self._repo, self._actor = repo, actor
+        self._root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            from exo.stdlib.repo import find_root
+
+            self._root = find_root(self._repo)
+        return self._root
+
+    @property
+    def actor(self) -> str:
+        from exo.stdlib.repo import resolve_actor
+
+        return resolve_actor(self._actor, self.root)
+
+
+def fail(exc: ExoError, as_json: bool) -> NoReturn:
+    """Print `error[CODE]: message` and `hint:` on stderr (and the error as JSON on stdout) and exit."""
+    if as_json:
+        typer.echo(ErrorOutput(ok=False, error=exc.to_dict()).model_dump_json(indent=2))
+    typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
+    typer.echo(f"hint: {exc.hint}", err=True)
+    raise typer.Exit(exc.exit_status)
+
+
+class ErrorOutput(BaseModel):
+    ok: bool
+    error: dict[str, str]
+
+
+def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R:
+    """Run `action`, print its result (JSON or human text) and exit 1 if the result says `ok: false`."""
+    try:
+        result = action()
+    except ExoError as exc:
+        fail(exc, as_json)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        text = render(result)
+        if text:
+            typer.echo(text)
+    if getattr(result, "ok", True) is False:
+        raise typer.Exit(1)
+    return result
+
+
+def internal_error(exc: BaseException) -> NoReturn:
+    """The last resort for a bug: a coded error, exit 3, the traceback only with EXO_DEBUG=1."""
+    import os
+    import traceback
+
+    if os.environ.get("EXO_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"error[INTERNAL]: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print("hint: this is a bug in exo: rerun with EXO_DEBUG=1 and report the traceback", file=sys.stderr)
+    raise SystemExit(3)

@@ -1,0 +1,59 @@
+"""Reading the audit log for humans and CI: `exo audit verify` and `exo audit show`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from exo.kernel import Anchor, AuditRecord, AuditReport, InputError, ids, verify_audit
+from exo.kernel.layout import AUDIT_DIR, REPO_STREAM
+
+_ANCHOR = re.compile(r"([^:]+):([0-9]+):([0-9a-f]{64})")
+
+
+class AuditShow(BaseModel):
+    """Records of one stream, oldest first (the last `limit` when limited)."""
+
+    stream: str = Field(description="Stream shown.")
+    total: int = Field(description="Records in the stream.")
+    records: list[AuditRecord] = Field(description="The records shown.")
+    unreadable: int = Field(description="Lines that are not valid records (run `exo audit verify`).")
+
+
+def parse_anchor(text: str) -> Anchor:
+    """`STREAM:SEQ:HASH` as typed on the command line. Raises InputError(INVALID_ARGUMENT)."""
+    match = _ANCHOR.fullmatch(text.strip())
+    if not match:
+        raise InputError(f"bad anchor {text!r}", code="INVALID_ARGUMENT", hint="anchors are STREAM:SEQ:SHA256HEX")
+    stream, seq, digest = match.groups()
+    return Anchor(stream=ids.stream_id(stream), seq=int(seq), h=digest, source="command line")
+
+
+def verify(root: Path, anchors: list[str]) -> AuditReport:
+    """Verify every audit stream and the given anchors (see kernel `verify_audit`)."""
+    return verify_audit(root, [parse_anchor(a) for a in anchors])
+
+
+def show(root: Path, stream: str = REPO_STREAM, limit: int = 50, event: str | None = None) -> AuditShow:
+    """The last `limit` records of `stream` (0: all), optionally only events starting with `event`.
+
+    Raises InputError(INVALID_ID) for a bad stream id, INVALID_ARGUMENT for a negative limit.
+    """
+    path = root / AUDIT_DIR / f"{ids.stream_id(stream)}.jsonl"
+    if limit < 0:
+        raise InputError("--limit must be 0 (all) or more", code="INVALID_ARGUMENT")
+    records, unreadable = [], 0
+    lines = path.read_bytes().splitlines() if path.exists() else []
+    for line in lines:
+        try:
+            record = AuditRecord.model_validate_json(line)
+        except ValidationError:
+            unreadable += 1
+            continue
+        if event is None or record.event.startswith(event):
+            records.append(record)
+    return AuditShow(
+        stream=stream, total=len(lines), records=records[-limit:] if limit else records, unreadable=unreadable
+    )

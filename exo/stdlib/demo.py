@@ -1,0 +1,155 @@
+"""`exo demo`: the whole story in a throwaway repository, printed as stable KEY=value markers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from exo.kernel import (
+    Action,
+    Anchor,
+    ExoError,
+    Fence,
+    acquire_lock,
+    append_audit,
+    check_action,
+    inspect_lock,
+    load_governance,
+    seal_audit,
+    verify_audit,
+)
+from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, LOCK
+
+from . import git, governance, scaffold
+
+# A racer waits for a start file so that both processes are fully started before either claims.
+_RACER = """
+import pathlib, sys, time
+from exo.kernel import ExoError, acquire_lock
+root, holder, ready, go = sys.argv[1:5]
+pathlib.Path(ready).touch()
+while not pathlib.Path(go).exists():
+    time.sleep(0.001)
+try:
+    print("WON", acquire_lock(root, "T-race", holder, 60).epoch)
+except ExoError as exc:
+    print("LOST", exc.code)
+"""
+
+
+class DemoResult(BaseModel):
+    """Markers of one demo run; `ok` when every step behaved as the product promises."""
+
+    ok: bool = Field(description="True when every marker has its expected value.")
+    repo: str = Field(description="The throwaway repository (removed afterwards unless kept).")
+    markers: dict[str, str] = Field(description="KEY=value markers in the order they were printed.")
+
+
+def run_demo(keep: bool = False, on_marker: Callable[[str, str], None] | None = None) -> DemoResult:
+    """Run the demo in a fresh temporary repository and return its markers."""
+    workdir = Path(tempfile.mkdtemp(prefix="exo-demo-"))
+    markers: dict[str, str] = {}
+    failures: list[str] = []
+
+    def mark(key: str, value: object, expect: str | None = None) -> None:
+        markers[key] = str(value)
+        if expect is not None and not str(value).startswith(expect):
+            failures.append(key)
+        if on_marker:
+            on_marker(key, str(value))
+
+    try:
+        root = workdir / "repo"
+        root.mkdir()
+        git.init(root)
+        mark("DEMO_REPO", root)
+        _story(root, mark)
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    mark("DEMO", "ok" if not failures else "failed:" + ",".join(failures))
+    return DemoResult(ok=not failures, repo=str(root), markers=markers)
+
+
+def _story(root: Path, mark: Callable[..., None]) -> None:
+    result = scaffold.init_repo(root)
+    mark("INIT", f"ok created={len(result.created)}", "ok")
+    mark("COMPILE", f"ok rules={len(result.governance.rules)}", "ok")
+
+    gov = load_governance(root)
+    fence = Fence.from_globs(["src/**"])
+    for key, path, expect in (
+        ("FENCE_IN_SCOPE", "src/app.py", "allow"),
+        ("FENCE_OUT_OF_SCOPE", "docs/notes.md", "deny rule=exo:scope"),
+        ("FENCE_PROTECTED", "src/../.git/hooks/pre-commit", "deny rule=exo:protected"),
+        ("FENCE_SECRET", "src/.env", "deny rule=no-secrets"),
+    ):
+        decision = check_action(gov, fence, Action("agent:demo", "write", path))
+        mark(key, "allow" if decision.allowed else f"deny rule={decision.rule}", expect)
+
+    mark("BAD_CONSTITUTION", _bad_constitution(root), "CONSTITUTION_INVALID lock_unchanged=yes")
+
+    outcomes = _race(root)
+    mark("LOCK_RACE_WINNERS", sum(o.startswith("WON") for o in outcomes), "1")
+    mark("LOCK_RACE_LOSER", ",".join(o.split()[1] for o in outcomes if o.startswith("LOST")), "LOCK_HELD")
+    lease = inspect_lock(root, "T-race")
+    later = datetime.now(UTC) + timedelta(seconds=lease.ttl_seconds + 1 if lease else 61)
+    taken = acquire_lock(root, "T-race", "agent:carol", 60, now=later)
+    mark("LOCK_TAKEOVER", f"epoch={taken.epoch} holder={taken.holder}", "epoch=2")
+
+    for step in ("session.started", "session.heartbeat", "session.finished"):
+        append_audit(root, "demo-session", step, {"ticket": "T-race"})
+    seq, head = seal_audit(root, "demo-session")
+    anchor = Anchor(stream="demo-session", seq=seq, h=head, source="demo")
+    report = verify_audit(root, [anchor])
+    records = sum(s.records for s in report.streams)
+    mark("AUDIT_VERIFY", f"{'ok' if report.ok else 'failed'} streams={len(report.streams)} records={records}", "ok")
+
+    stream = root / AUDIT_DIR / "demo-session.jsonl"
+    original = stream.read_bytes()
+    stream.write_bytes(original.replace(b'"ticket":"T-race"', b'"ticket":"T-evil"', 1))
+    mark("AUDIT_TAMPER_EDIT", _detected(root, anchor), "detected")
+    stream.write_bytes(b"\n".join(original.split(b"\n")[:-2]) + b"\n")
+    mark("AUDIT_TAMPER_TRUNCATE", _detected(root, anchor), "detected")
+    stream.write_bytes(original)
+
+
+def _detected(root: Path, anchor: Anchor) -> str:
+    report = verify_audit(root, [anchor])
+    return "missed" if report.ok else "detected kinds=" + ",".join(sorted({p.kind for p in report.problems}))
+
+
+def _bad_constitution(root: Path) -> str:
+    path, lock = root / CONSTITUTION, root / LOCK
+    original, lock_before = path.read_bytes(), lock.read_bytes()
+    path.write_bytes(original + b"\n```yaml exo-policy\nid: typo\ntype: filesystem_denny\npatterns: [x]\n```\n")
+    try:
+        governance.build(root)
+        code = "accepted"
+    except ExoError as exc:
+        code = exc.code
+    unchanged = "yes" if lock.read_bytes() == lock_before else "no"
+    path.write_bytes(original)
+    return f"{code} lock_unchanged={unchanged}"
+
+
+def _race(root: Path) -> list[str]:
+    go = root.parent / "go"
+    racers = []
+    for holder in ("agent:alice", "agent:bob"):
+        ready = root.parent / f"ready-{holder.split(':')[1]}"
+        args = [sys.executable, "-c", _RACER, str(root), holder, str(ready), str(go)]
+        racers.append((subprocess.Popen(args, stdout=subprocess.PIPE, text=True), ready))
+    deadline = time.monotonic() + 60
+    while not all(ready.exists() for _, ready in racers) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    go.touch()
+    return [proc.communicate(timeout=60)[0].strip() for proc, _ in racers]

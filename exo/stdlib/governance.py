@@ -1,0 +1,112 @@
+"""Building the governance lock and asking the fence about paths (`exo build-governance`, `exo check`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from exo.kernel import (
+    Action,
+    ExoError,
+    Fence,
+    GovernanceError,
+    InputError,
+    append_audit,
+    check_action,
+    compile_constitution,
+    load_governance,
+)
+from exo.kernel.layout import LOCK, REPO_STREAM
+
+from .config import load_config
+
+
+class RuleSummary(BaseModel):
+    id: str = Field(description="Rule id.")
+    type: str = Field(description="Rule type.")
+    line: int = Field(description="Line of the rule's block in CONSTITUTION.md.")
+
+
+class BuildResult(BaseModel):
+    """Outcome of compiling the constitution."""
+
+    lock: str = Field(description="Path of the compiled lock, repo-relative.")
+    source_sha256: str = Field(description="sha256 of CONSTITUTION.md the lock pins.")
+    lock_sha256: str = Field(description="The lock's own hash.")
+    changed: bool = Field(description="Whether the lock was rewritten.")
+    rules: list[RuleSummary] = Field(description="Compiled rules in source order.")
+
+
+class PathDecision(BaseModel):
+    path: str = Field(description="Canonical repo-relative path (or the input, if it has none).")
+    allowed: bool = Field(description="Whether the fence allows the operation.")
+    rule: str | None = Field(description="Deciding rule id (`exo:*` for built-in rules), null when allowed.")
+    reason: str = Field(description="Why, for humans and agents.")
+
+
+class CheckResult(BaseModel):
+    """The fence's decision for each path; `ok` only if every path is allowed."""
+
+    ok: bool = Field(description="True when every path is allowed.")
+    actor: str = Field(description="Actor the check was made for.")
+    operation: str = Field(description="read, write or delete.")
+    scope: list[str] = Field(description="Allow globs of the fence used.")
+    decisions: list[PathDecision] = Field(description="One decision per path, in input order.")
+
+
+def build(root: Path) -> BuildResult:
+    """Validate config and compile the constitution; audit the compile when the lock changes.
+
+    Raises GovernanceError (CONFIG_INVALID, CONSTITUTION_MISSING, CONSTITUTION_INVALID); a failed
+    build leaves the previous lock untouched.
+    """
+    load_config(root)
+    try:
+        before = load_governance(root).lock_sha256
+    except ExoError:
+        before = None
+    gov = compile_constitution(root)
+    changed = before != gov.lock_sha256
+    if changed:
+        append_audit(
+            root,
+            REPO_STREAM,
+            "governance.compiled",
+            {"source_sha256": gov.source_sha256, "lock_sha256": gov.lock_sha256, "rules": len(gov.rules)},
+        )
+    return BuildResult(
+        lock=LOCK,
+        source_sha256=gov.source_sha256,
+        lock_sha256=gov.lock_sha256,
+        changed=changed,
+        rules=[RuleSummary(id=r["id"], type=r["type"], line=r["line"]) for r in gov.rules],
+    )
+
+
+def check_paths(
+    root: Path, actor: str, paths: list[str], *, scope: list[str], deny: list[str], operation: str = "write"
+) -> CheckResult:
+    """Decide each path against the governance lock and a fence built from `scope`/`deny` globs.
+
+    Raises InputError (INVALID_ARGUMENT, INVALID_PATTERN), GovernanceError (GOVERNANCE_MISSING,
+    GOVERNANCE_STALE, GOVERNANCE_TAMPERED) and NO_SESSION when no scope is given.
+    """
+    if not paths:
+        raise InputError("no paths to check", code="INVALID_ARGUMENT", hint="exo check --paths PATH [PATH ...]")
+    if not scope:
+        raise GovernanceError(
+            "no open session and no --scope: there is no fence to check against",
+            code="NO_SESSION",
+            hint="pass --scope GLOB (e.g. --scope 'src/**') or start a session",
+        )
+    fence = Fence.from_globs(scope, deny)
+    gov = load_governance(root)
+    decisions = [check_action(gov, fence, Action(actor, operation, path)) for path in paths]
+    return CheckResult(
+        ok=all(d.allowed for d in decisions),
+        actor=actor,
+        operation=operation,
+        scope=list(scope),
+        decisions=[PathDecision(**d.to_dict()) for d in decisions],
+    )

@@ -1,0 +1,40 @@
+"""Which repository and which actor a command acts for."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from exo.kernel import ids
+
+from . import git
+
+
+def find_root(path: str | os.PathLike[str] | None) -> Path:
+    """The worktree root containing `path` (default: the current directory).
+
+    Raises StateError(NOT_A_REPOSITORY).
+    """
+    return git.toplevel(Path(path or ".").absolute())
+
+
+def resolve_actor(explicit: str | None, root: Path) -> str:
+    """`explicit` (from --actor or EXO_ACTOR) if given, else `human:<git user.email>`.
+
+    Raises InputError(INVALID_ACTOR) for a malformed actor.
+    """
+    if explicit:
+        return ids.actor(explicit)
+    email = git.config_value(root, "user.email") or "unknown"
+    return ids.actor("human:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", email)[:128] or "unknown"))
+
+
+def user_path(root: Path, path: str) -> str:
+    """A path as a user typed it: absolute, or relative to the current directory when that is inside
+    `root` (else relative to `root`). Not normalized: the fence canonicalizes it."""
+    if os.path.isabs(path):
+        return path
+    cwd = Path.cwd()
+    base = cwd if cwd == root or root in cwd.parents else root
+    return os.path.join(base, path)
