@@ -55,7 +55,7 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=4096)]
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    id: str = Field(pattern=ID_RE.pattern, description="Unique rule id.")
+    id: str = Field(pattern=f"^{ID_RE.pattern}$", description="Unique rule id.")
     description: str = Field(default="", max_length=2000, description="Why the rule exists.")
 
 

@@ -185,6 +185,8 @@ def _canonical(gov: Governance, raw: object) -> tuple[str, str | None] | Decisio
     real = os.path.realpath(os.path.join(gov.root_real, literal))
     expected = os.path.join(gov.root_real, literal)
     if real == expected:
+        if os.path.islink(real):  # realpath gives a looping link back unresolved
+            return _deny(literal, "exo:symlink-loop", f"{literal} is a symlink loop")
         return literal, None
     if not real.startswith(gov.root_real.rstrip("/") + "/"):
         return _deny(literal, "exo:symlink-escape", f"{literal} resolves outside the repository (to {real})")

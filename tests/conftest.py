@@ -1,0 +1,86 @@
+"""Shared fixtures: an isolated HOME and git identity, real repositories, and a way to run `exo`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from exo.stdlib.scaffold import init_repo
+
+# Heavy tests scale with EXO_STRESS (1 = the CI default).
+STRESS = max(1, int(os.environ.get("EXO_STRESS", "1")))
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "EXO_ACTOR", "EXO_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Test User")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+        monkeypatch.setenv(f"GIT_{role}_DATE", "2026-01-01T00:00:00Z")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A fresh, real git repository with one commit."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "user.name", "Test User")
+    (root / "README.md").write_text("hello\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-qm", "initial")
+    return root
+
+
+@pytest.fixture
+def exo_repo(git_repo: Path) -> Path:
+    """`git_repo` after `exo init`."""
+    init_repo(git_repo)
+    return git_repo
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def exo(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None) -> Run:
+    """Run the real `exo` console entry point in a subprocess."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from exo.cli import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root (except .git/objects), for "nothing changed" assertions."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not rel.startswith(".git/objects") and not rel.startswith(".git/exo/locks"):
+            out[rel] = path.read_bytes()
+    return out

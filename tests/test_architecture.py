@@ -1,0 +1,115 @@
+"""The shape of the package: ten kernel functions, one-way imports, a standard-library hot path."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import exo.kernel as kernel
+
+PACKAGE = Path(kernel.__file__).parent.parent
+TEN = {
+    "compile_constitution",
+    "load_governance",
+    "check_action",
+    "acquire_lock",
+    "renew_lock",
+    "release_lock",
+    "inspect_lock",
+    "append_audit",
+    "seal_audit",
+    "verify_audit",
+}
+
+
+def test_kernel_exports_exactly_ten_functions() -> None:
+    functions = {name for name in kernel.__all__ if inspect.isfunction(getattr(kernel, name))}
+    assert functions == TEN
+    assert set(kernel.FUNCTIONS) == TEN
+    others = set(kernel.__all__) - TEN
+    assert all(inspect.isclass(getattr(kernel, n)) or n == "CODES" for n in others)
+
+
+def _imports(path: Path, package_dir: Path = PACKAGE) -> list[tuple[str, int]]:
+    module = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            found.append((name, node.lineno))
+            found += [(f"{name}.{alias.name}", node.lineno) for alias in node.names]
+    return found
+
+
+def _violations(layer: str, forbidden: tuple[str, ...], package_dir: Path = PACKAGE) -> list[str]:
+    bad = []
+    for path in sorted((package_dir / layer).rglob("*.py")):
+        for name, line in _imports(path, package_dir):
+            if any(name == f or name.startswith(f + ".") for f in forbidden):
+                bad.append(f"{path.relative_to(package_dir.parent)}:{line} imports {name}")
+    return bad
+
+
+def test_kernel_imports_no_upper_layer_or_heavy_library() -> None:
+    heavy = ("exo.stdlib", "exo.cli", "exo.mcp_server", "typer", "click", "rich", "mcp", "git")
+    assert _violations("kernel", heavy) == []
+
+
+def test_stdlib_imports_no_adapter() -> None:
+    assert _violations("stdlib", ("exo.cli", "exo.mcp_server", "typer", "click", "mcp")) == []
+
+
+def test_stdlib_uses_only_the_kernel_facade_and_plumbing() -> None:
+    private = [
+        f"{path.name}: {name}"
+        for path in (PACKAGE / "stdlib").rglob("*.py")
+        for name, _ in _imports(path)
+        if name.startswith("exo.kernel._")
+    ]
+    assert private == []
+
+
+def test_cli_and_mcp_server_never_import_each_other() -> None:
+    assert _violations("cli", ("exo.mcp_server", "mcp")) == []
+    if (PACKAGE / "mcp_server").is_dir():
+        assert _violations("mcp_server", ("exo.cli", "typer")) == []
+
+
+def test_the_checker_sees_a_wrong_arrow(tmp_path: Path) -> None:
+    bad = tmp_path / "exo" / "kernel" / "bad.py"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("from exo.stdlib import repo\nfrom ..cli import app\nimport typer\n")
+    found = _violations("kernel", ("exo.stdlib", "exo.cli", "typer"), tmp_path / "exo")
+    assert [v.split(" imports ")[1] for v in found] == [
+        "exo.stdlib",
+        "exo.stdlib.repo",
+        "exo.cli",
+        "exo.cli.app",
+        "typer",
+    ]
+
+
+def test_nothing_but_exo_is_installed_at_top_level() -> None:
+    tops = {p.name for p in PACKAGE.parent.iterdir() if (p / "__init__.py").exists()}
+    assert tops <= {"exo", "tests"}
+
+
+def test_fence_hot_path_loads_only_the_standard_library(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from exo.kernel import Action, Fence, check_action, load_governance\n"
+        "heavy = {'pydantic', 'typer', 'git', 'mcp', 'pathspec', 'filelock', 'yaml', 'click', 'rich'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
