@@ -158,13 +158,13 @@ def swap(_: Path, lines: Lines) -> Lines:
 
 
 def duplicate(_: Path, lines: Lines) -> Lines:
-    return lines[:4] + [lines[3]] + lines[4:]
+    return [*lines[:4], lines[3], *lines[4:]]
 
 
 def insert_forged(_: Path, lines: Lines) -> Lines:
     records = parse(lines)
     fake = rehash({**records[3], "event": "test.injected", "prev": records[3]["h"], "seq": 5})
-    return lines[:4] + [enc(fake)] + lines[4:]
+    return [*lines[:4], enc(fake), *lines[4:]]
 
 
 def truncate(_: Path, lines: Lines) -> Lines:
@@ -269,11 +269,11 @@ def version_bump(_: Path, lines: Lines) -> Lines:
 
 
 def blank_line(_: Path, lines: Lines) -> Lines:
-    return lines[:3] + [b""] + lines[3:]
+    return [*lines[:3], b"", *lines[3:]]
 
 
 def binary_junk(_: Path, lines: Lines) -> Lines:
-    return lines[:3] + [b"\xff\xfe\x00junk"] + lines[3:]
+    return [*lines[:3], b"\xff\xfe\x00junk", *lines[3:]]
 
 
 def rename_stream(root: Path, _: Lines) -> None:
