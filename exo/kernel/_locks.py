@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import ids
 from ._errors import InputError, LockError
-from .fs import atomic_write, file_lock, state_dir
+from .fs import atomic_write, file_lock, remove_leftovers, state_dir
 from .layout import REPO_STREAM
 
 MAX_TTL_S = 7 * 24 * 3600
@@ -80,8 +80,11 @@ class LocalLeaseStore:
         with file_lock(self.root, path):
             if self.read(ticket_id) != expected:
                 return False
+            removed = remove_leftovers(path)
             atomic_write(path, new.model_dump_json(indent=2).encode() + b"\n")
-            return True
+        if removed:
+            _audit(self.root, "lock.repaired", {"ticket_id": ticket_id, "removed_temp_files": removed})
+        return True
 
 
 def _now() -> datetime:
@@ -195,12 +198,15 @@ def _current(leases: LeaseStore, lease: Lease) -> Lease:
     return current
 
 
-def _audit_takeover(root: str | os.PathLike[str], old: Lease, new: Lease) -> None:
-    from ._audit import append_audit
+def _audit(root: str | os.PathLike[str], event: str, data: dict[str, object]) -> None:
+    from ._audit import append_audit  # lazily: leases must not pay for the audit module unless needed
 
-    append_audit(
+    append_audit(root, REPO_STREAM, event, data)
+
+
+def _audit_takeover(root: str | os.PathLike[str], old: Lease, new: Lease) -> None:
+    _audit(
         root,
-        REPO_STREAM,
         "lock.takeover",
         {
             "ticket_id": new.ticket_id,

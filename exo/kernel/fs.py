@@ -53,6 +53,16 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def remove_leftovers(path: Path) -> int:
+    """Delete temp files an interrupted `atomic_write` of `path` left; call only under `path`'s lock."""
+    removed = 0
+    for leftover in path.parent.glob(f".{path.name}{TMP_MARK}*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed += 1
+    return removed
+
+
 def git_common_dir(root: Path) -> Path:
     """The git common directory of the worktree at `root`, read from the files git writes.
 
