@@ -1,17 +1,20 @@
-"""The `exo` command line: a thin Typer adapter over exo.stdlib."""
+"""The `exo` command line: a thin Typer adapter over exo.stdlib.
+
+Importing this package loads nothing heavy; `main` imports the Typer application when it runs, so
+that fast paths (agent and git hooks) can be dispatched before Typer is paid for.
+"""
 
 from __future__ import annotations
-
-from . import audit, demo, governance
-from .app import app
-from .common import internal_error
-
-__all__ = ["app", "audit", "demo", "governance", "main"]
 
 
 def main() -> None:
     """Console entry point: maps any unforeseen exception to `error[INTERNAL]` and exit 3."""
     try:
+        from . import audit, demo, governance  # noqa: F401 - registering their commands
+        from .app import app
+
         app()
     except Exception as exc:
+        from .common import internal_error
+
         internal_error(exc)

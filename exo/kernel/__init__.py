@@ -7,10 +7,12 @@ documented event (docs/kernel.md); a test pins it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a hook ~9 ms; mypy honours the name
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._audit import (
         Anchor,
         AuditProblem,
@@ -125,7 +127,9 @@ def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    module = f"{__name__}.{home}"
+    __import__(module)  # not importlib.import_module: importing importlib costs a hook ~1 ms
+    value = getattr(sys.modules[module], name)
     globals()[name] = value
     return value
 

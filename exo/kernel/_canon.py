@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any
 
 from ._errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+def _builtin_sha256() -> Callable[[bytes], Any]:
+    """CPython's builtin sha256 rather than hashlib's: hashlib loads OpenSSL first (~2.5 ms per hook
+    run) and what the hot path hashes is small. Same digest either way."""
+    for name in ("_sha2", "_sha256"):  # CPython >= 3.12, 3.11
+        try:
+            found: Callable[[bytes], Any] = __import__(name).sha256
+            return found
+        except (ImportError, AttributeError):
+            continue
+    from hashlib import sha256
+
+    return sha256
+
+
+_sha256 = _builtin_sha256()
 
 MAX_DEPTH = 32
 
@@ -21,7 +41,8 @@ def canonical(value: Any) -> bytes:
 
 
 def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    digest: str = _sha256(data).hexdigest()
+    return digest
 
 
 def _check(value: Any, depth: int) -> None:

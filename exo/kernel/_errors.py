@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class Code:
+    """How a code exits (1 refusal or failed check, 2 bad input, 3 internal) and its default hint."""
 
-class Code(NamedTuple):
-    exit_status: int  # 1 refusal / failed check, 2 bad input, 3 internal
-    hint: str
+    __slots__ = ("exit_status", "hint")
+
+    def __init__(self, exit_status: int, hint: str) -> None:
+        self.exit_status = exit_status
+        self.hint = hint
 
 
 # Stable codes. Renaming one is a breaking change; docs/kernel.md lists them all.

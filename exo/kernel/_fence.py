@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from ._governance import Governance
 from ._patterns import Compiled, Matcher, compile_patterns
+from ._record import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 OPERATIONS = frozenset({"read", "write", "delete"})
 
@@ -49,47 +51,68 @@ _PROTECTED_PAIRS = frozenset({(".github", "workflows")})
 _SHORT_TARGETS = tuple(sorted({name.lstrip(".") for name in (*_PROTECTED_ANYWHERE, *_PROTECTED_TOP, ".github")}))
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
+class Action(Frozen):
     """Something an actor wants to do to a path: operation is `read`, `write` or `delete`."""
 
+    __slots__ = _fields = ("actor", "operation", "path")
     actor: str
     operation: str
     path: str
 
+    def __init__(self, actor: str, operation: str, path: str) -> None:
+        self._set(actor=actor, operation=operation, path=path)
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+
+class Decision(Frozen):
     """The fence's answer: allowed or not, the deciding rule id (`exo:*` for built-in rules) and why."""
 
+    __slots__ = _fields = ("allowed", "path", "rule", "reason")
     allowed: bool
     path: str
     rule: str | None
     reason: str
 
+    def __init__(self, allowed: bool, path: str, rule: str | None, reason: str) -> None:
+        self._set(allowed=allowed, path=path, rule=rule, reason=reason)
+
     def to_dict(self) -> dict[str, Any]:
         return {"allowed": self.allowed, "path": self.path, "rule": self.rule, "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
-class Fence:
+class Fence(Frozen):
     """A session's scope: compiled allow and deny globs plus the exact `.exo/` files exo writes for it.
 
     Build one with `Fence.from_globs` (validates and compiles) or `Fence.from_dict` (trusts a
     hash-pinned compiled snapshot: the hot path).
     """
 
+    _fields = ("allow", "deny", "exo_paths", "allow_globs", "deny_globs")
+    __slots__ = (*_fields, "_allow", "_deny")
     allow: Compiled
-    deny: Compiled = ()
-    exo_paths: frozenset[str] = frozenset()
-    allow_globs: tuple[str, ...] = ()
-    deny_globs: tuple[str, ...] = ()
-    _allow: Matcher = field(init=False, repr=False, compare=False)
-    _deny: Matcher = field(init=False, repr=False, compare=False)
+    deny: Compiled
+    exo_paths: frozenset[str]
+    allow_globs: tuple[str, ...]
+    deny_globs: tuple[str, ...]
+    _allow: Matcher
+    _deny: Matcher
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_allow", Matcher(self.allow))
-        object.__setattr__(self, "_deny", Matcher(self.deny, ignore_case=True))
+    def __init__(
+        self,
+        allow: Compiled,
+        deny: Compiled = (),
+        exo_paths: frozenset[str] = frozenset(),
+        allow_globs: tuple[str, ...] = (),
+        deny_globs: tuple[str, ...] = (),
+    ) -> None:
+        self._set(
+            allow=allow,
+            deny=deny,
+            exo_paths=exo_paths,
+            allow_globs=allow_globs,
+            deny_globs=deny_globs,
+            _allow=Matcher(allow),
+            _deny=Matcher(deny, ignore_case=True),
+        )
 
     @classmethod
     def from_globs(cls, allow: Sequence[str], deny: Sequence[str] = (), exo_paths: Iterable[str] = ()) -> Fence:
@@ -157,6 +180,8 @@ def _canonical(gov: Governance, raw: object) -> tuple[str, str | None] | Decisio
         return _deny(raw.encode("unicode_escape").decode(), "exo:invalid-path", "control character in path")
     path = raw.replace("\\", "/")  # a backslash is a separator to Windows and to many tools
     if not path.isascii():
+        import unicodedata  # only non-ASCII paths pay for it
+
         path = unicodedata.normalize("NFC", path)
     if path.startswith("/"):
         for base in (gov.root, gov.root_real):
@@ -197,6 +222,8 @@ def _canonical(gov: Governance, raw: object) -> tuple[str, str | None] | Decisio
 def _fold(rel: str) -> str:
     if rel.isascii():
         return rel.lower()
+    import unicodedata
+
     return unicodedata.normalize("NFKC", rel.translate(_IGNORABLE)).casefold()
 
 

@@ -6,26 +6,27 @@ for pydantic, pathspec or filelock); the lock's own hash guards the compiled for
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from ._canon import canonical, sha256_hex
 from ._errors import GovernanceError
 from ._patterns import Matcher
+from ._record import Frozen
 from .layout import CONSTITUTION, LOCK
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 LOCK_FORMAT = 1
 
 
-@dataclass(frozen=True, slots=True)
-class PathRule:
+class PathRule(Frozen):
     """A compiled filesystem_deny or filesystem_allow rule."""
 
+    __slots__ = _fields = ("id", "type", "match", "actors", "actions", "description")
     id: str
     type: str
     match: Matcher
@@ -33,23 +34,50 @@ class PathRule:
     actions: frozenset[str]
     description: str
 
+    def __init__(
+        self, id: str, type: str, match: Matcher, actors: re.Pattern[str], actions: frozenset[str], description: str
+    ) -> None:
+        self._set(id=id, type=type, match=match, actors=actors, actions=actions, description=description)
 
-@dataclass(frozen=True, slots=True)
-class Governance:
+
+class Governance(Frozen):
     """Compiled, hash-checked rules of one worktree, as `load_governance` returns them.
 
     `rules` holds the normalized rules exactly as the lock stores them (for display and for the
     stdlib's budget, checks and commit policy); `deny` and `allow` are their compiled path rules.
     """
 
+    __slots__ = ("allow", "deny", "kernel_version", "lock_sha256", "root", "root_real", "rules", "source_sha256")
+    _fields = ("root", "source_sha256", "lock_sha256", "kernel_version")
     root: str
     source_sha256: str
     lock_sha256: str
     kernel_version: str
     rules: tuple[dict[str, Any], ...]
-    deny: tuple[PathRule, ...] = ()
-    allow: tuple[PathRule, ...] = ()
-    root_real: str = field(default="", compare=False)
+    deny: tuple[PathRule, ...]
+    allow: tuple[PathRule, ...]
+    root_real: str
+
+    def __init__(
+        self,
+        root: str,
+        source_sha256: str,
+        lock_sha256: str,
+        kernel_version: str,
+        rules: tuple[dict[str, Any], ...],
+        deny: tuple[PathRule, ...] = (),
+        allow: tuple[PathRule, ...] = (),
+    ) -> None:
+        self._set(
+            root=root,
+            source_sha256=source_sha256,
+            lock_sha256=lock_sha256,
+            kernel_version=kernel_version,
+            rules=rules,
+            deny=deny,
+            allow=allow,
+            root_real=os.path.realpath(root),
+        )
 
     def rules_of(self, rule_type: str) -> list[dict[str, Any]]:
         return [rule for rule in self.rules if rule["type"] == rule_type]
@@ -67,10 +95,10 @@ def load_governance(root: str | os.PathLike[str]) -> Governance:
     match its own hash or is not a lock), GOVERNANCE_STALE (the constitution changed since it was
     compiled, or the lock format is not this kernel's) or CONSTITUTION_MISSING.
     """
-    base = Path(root).absolute()
-    lock_path = base / LOCK
+    base = os.path.abspath(root)
     try:
-        raw = lock_path.read_bytes()
+        with open(os.path.join(base, LOCK), "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise GovernanceError(f"{LOCK} not found in {base}", code="GOVERNANCE_MISSING") from None
     except OSError as exc:
@@ -93,14 +121,15 @@ def load_governance(root: str | os.PathLike[str]) -> Governance:
         raise GovernanceError(f"{LOCK} is not a valid governance lock: {exc}", code="GOVERNANCE_TAMPERED") from exc
 
 
-def _source_sha256(base: Path) -> str:
+def _source_sha256(base: str) -> str:
     try:
-        return hashlib.sha256((base / CONSTITUTION).read_bytes()).hexdigest()
+        with open(os.path.join(base, CONSTITUTION), "rb") as fh:
+            return sha256_hex(fh.read())
     except FileNotFoundError:
         raise GovernanceError(f"{CONSTITUTION} not found", code="CONSTITUTION_MISSING") from None
 
 
-def _from_doc(base: Path, doc: dict[str, Any], source_sha: str) -> Governance:
+def _from_doc(base: str | os.PathLike[str], doc: dict[str, Any], source_sha: str) -> Governance:
     if doc["source_sha256"] != source_sha:
         raise GovernanceError(f"{CONSTITUTION} changed since {LOCK} was compiled", code="GOVERNANCE_STALE")
     rules = tuple(doc["rules"])
@@ -121,12 +150,11 @@ def _from_doc(base: Path, doc: dict[str, Any], source_sha: str) -> Governance:
             )
             (deny if deny_rule else allow).append(path_rule)
     return Governance(
-        root=str(base),
+        root=os.fspath(base),
         source_sha256=source_sha,
         lock_sha256=doc["sha256"],
         kernel_version=doc["kernel_version"],
         rules=rules,
         deny=tuple(deny),
         allow=tuple(allow),
-        root_real=os.path.realpath(base),
     )

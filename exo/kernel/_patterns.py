@@ -9,9 +9,12 @@ only sees `(regex, include)` pairs and needs nothing but `re`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 
 from ._errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 Compiled = tuple[tuple[str, bool], ...]
 

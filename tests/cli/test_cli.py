@@ -1,0 +1,201 @@
+"""The CLI through its real entry point: exit codes, stdout/stderr separation, --json, never overwriting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from exo.cli import audit, demo, governance  # noqa: F401 - registering their commands
+from exo.cli.app import app
+from exo.kernel.layout import CONSTITUTION, LOCK
+from exo.stdlib.config import CONFIG
+from tests.conftest import exo, git, snapshot
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands_and_exit_codes() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for word in ("init", "build-governance", "check", "audit", "demo", "Exit codes"):
+        assert word in result.output
+
+
+@pytest.mark.parametrize(
+    "argv", [["init"], ["build-governance"], ["check"], ["audit", "verify"], ["audit", "show"], ["demo"]]
+)
+def test_every_command_takes_json_repo_and_actor_after_its_name(argv: list[str]) -> None:
+    result = runner.invoke(app, [*argv, "--help"])
+    assert result.exit_code == 0
+    for option in ("--json", "--repo", "--actor"):
+        assert option in result.output
+
+
+def test_init_creates_compiles_and_never_overwrites(git_repo: Path) -> None:
+    first = exo("init", "--json", cwd=git_repo)
+    assert first.code == 0, first.err
+    out = json.loads(first.out)
+    assert out["created"] == [CONSTITUTION, CONFIG] and out["kept"] == []
+    assert {r["id"] for r in out["governance"]["rules"]} == {"no-secrets", "commits"}
+    (git_repo / CONSTITUTION).write_text("# My own rules\n")
+    (git_repo / CONFIG).write_text("lease_ttl_seconds: 600\n")
+    second = exo("init", "--json", cwd=git_repo)
+    assert second.code == 0, second.err
+    assert json.loads(second.out)["kept"] == [CONSTITUTION, CONFIG]
+    assert (git_repo / CONSTITUTION).read_text() == "# My own rules\n"
+    assert (git_repo / CONFIG).read_text() == "lease_ttl_seconds: 600\n"
+    assert json.loads((git_repo / LOCK).read_text())["rules"] == []
+
+
+def test_init_from_a_subdirectory_uses_the_repository_root(git_repo: Path) -> None:
+    sub = git_repo / "a" / "b"
+    sub.mkdir(parents=True)
+    assert exo("init", cwd=sub).code == 0
+    assert (git_repo / CONSTITUTION).exists() and not (sub / ".exo").exists()
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    run = exo("init", cwd=tmp_path)
+    assert run.code == 2 and run.out == ""
+    assert run.err.startswith("error[NOT_A_REPOSITORY]: ") and "\nhint: " in run.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repo_option_points_elsewhere(git_repo: Path, tmp_path: Path) -> None:
+    assert exo("init", "--repo", str(git_repo), cwd=tmp_path).code == 0
+    assert (git_repo / LOCK).exists()
+
+
+def test_check_decides_paths_and_exits_1_on_a_deny(exo_repo: Path) -> None:
+    ok = exo("check", "--paths", "src/a.py", "src/b.py", "--scope", "src/**", cwd=exo_repo)
+    assert ok.code == 0 and ok.err == ""
+    assert ok.out.splitlines() == ["allow  src/a.py", "allow  src/b.py"]
+    bad = exo("check", "--paths", "src/a.py", ".git/config", "docs/x", "--scope", "src/**", "--json", cwd=exo_repo)
+    assert bad.code == 1
+    result = json.loads(bad.out)
+    assert result["ok"] is False
+    assert [(d["path"], d["allowed"], d["rule"]) for d in result["decisions"]] == [
+        ("src/a.py", True, None),
+        (".git/config", False, "exo:protected"),
+        ("docs/x", False, "exo:scope"),
+    ]
+
+
+def test_check_uses_the_actor(exo_repo: Path) -> None:
+    agent = exo("check", "--paths", "src/.env", "--scope", "src/**", "--actor", "agent:claude", cwd=exo_repo)
+    assert agent.code == 1 and "no-secrets" in agent.out
+    via_env = exo("check", "--paths", "src/.env", "--scope", "src/**", cwd=exo_repo, env={"EXO_ACTOR": "agent:x"})
+    assert via_env.code == 1
+    human = exo("check", "--paths", "src/.env", "--scope", "src/**", cwd=exo_repo)
+    assert human.code == 0  # the starter rule binds agents only
+
+
+def test_check_paths_are_relative_to_the_current_directory(exo_repo: Path) -> None:
+    (exo_repo / "src").mkdir()
+    run = exo("check", "--paths", "a.py", "--scope", "src/**", "--json", cwd=exo_repo / "src")
+    assert run.code == 0 and json.loads(run.out)["decisions"][0]["path"] == "src/a.py"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "status"),
+    [
+        (["check", "--paths", "a"], "NO_SESSION", 1),
+        (["check", "--scope", "src/**"], "INVALID_ARGUMENT", 2),
+        (["check", "--paths", "a", "--scope", "/abs/**"], "INVALID_PATTERN", 2),
+        (["check", "--paths", "a", "--scope", "../**"], "INVALID_PATTERN", 2),
+        (["check", "--paths", "a", "--scope", "x", "--actor", "bad actor"], "INVALID_ACTOR", 2),
+        (["check", "--paths", "a", "--scope", "x", "--actor", "agent:"], "INVALID_ACTOR", 2),
+        (["audit", "show", "--stream", "../../etc/passwd"], "INVALID_ID", 2),
+        (["audit", "show", "--limit", "-1"], "INVALID_ARGUMENT", 2),
+        (["audit", "verify", "--anchor", "nonsense"], "INVALID_ARGUMENT", 2),
+    ],
+)
+def test_bad_input_is_a_coded_error_that_changes_nothing(
+    exo_repo: Path, args: list[str], code: str, status: int
+) -> None:
+    before = snapshot(exo_repo)
+    run = exo(*args, cwd=exo_repo)
+    assert run.code == status, run.err
+    assert run.err.startswith(f"error[{code}]: ") and "\nhint: " in run.err
+    assert run.out == ""
+    as_json = exo(*args, "--json", cwd=exo_repo)
+    assert as_json.code == status and json.loads(as_json.out)["error"]["code"] == code
+    assert snapshot(exo_repo) == before
+
+
+def test_usage_errors_exit_2(exo_repo: Path) -> None:
+    assert exo("check", "--no-such-flag", cwd=exo_repo).code == 2
+    assert exo("no-such-command", cwd=exo_repo).code == 2
+
+
+CONFIG_BAD = {
+    "unknown-key": ("lease_ttl_secs: 60\n", "line 1: lease_ttl_secs: unknown key"),
+    "wrong-type": ("lease_ttl_seconds: soon\n", "line 1: lease_ttl_seconds"),
+    "out-of-range": ("lease_ttl_seconds: 1\n", "lease_ttl_seconds"),
+    "nested-unknown": ("budget:\n  max_file: 3\n", "budget.max_file: unknown key"),
+    "version": ("version: 2\n", "version"),
+    "not-mapping": ("- a\n- b\n", "YAML mapping"),
+    "invalid-yaml": ("checks: [unclosed\n", "invalid YAML"),
+    "duplicate-key": ("checks: []\nchecks: [rm -rf /]\n", "duplicate key 'checks'"),
+    "binary": ("\udcff\udcfe", "not UTF-8"),
+    "huge": ("#" * 300_000, "larger than"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_BAD))
+def test_bad_config_is_a_coded_error_that_changes_nothing(exo_repo: Path, case: str) -> None:
+    text, fragment = CONFIG_BAD[case]
+    (exo_repo / CONFIG).write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = snapshot(exo_repo)
+    run = exo("build-governance", cwd=exo_repo)
+    assert run.code == 1
+    assert run.err.startswith("error[CONFIG_INVALID]: ") and fragment in run.err, run.err
+    assert snapshot(exo_repo) == before
+
+
+def test_build_governance_reports_and_audits_changes(exo_repo: Path) -> None:
+    same = exo("build-governance", "--json", cwd=exo_repo)
+    assert same.code == 0 and json.loads(same.out)["changed"] is False
+    with (exo_repo / CONSTITUTION).open("a") as fh:
+        fh.write("\n```yaml exo-policy\nid: budget\ntype: budget\nmax_files: 5\n```\n")
+    changed = exo("build-governance", "--json", cwd=exo_repo)
+    assert changed.code == 0 and json.loads(changed.out)["changed"] is True
+    shown = json.loads(exo("audit", "show", "--json", cwd=exo_repo).out)
+    assert [r["event"] for r in shown["records"]] == ["governance.compiled", "governance.compiled"]
+
+
+def test_audit_verify_and_show(exo_repo: Path) -> None:
+    verify = exo("audit", "verify", "--json", cwd=exo_repo)
+    assert verify.code == 0 and json.loads(verify.out)["ok"] is True
+    record = json.loads((exo_repo / ".exo/audit/repo.jsonl").read_text().splitlines()[0])
+    anchored = exo("audit", "verify", "--anchor", f"repo:1:{record['h']}", cwd=exo_repo)
+    assert anchored.code == 0 and "1 anchor(s) checked" in anchored.out
+    wrong = exo("audit", "verify", "--anchor", f"repo:1:{'0' * 64}", cwd=exo_repo)
+    assert wrong.code == 1 and "anchor_mismatch" in wrong.out
+    path = exo_repo / ".exo/audit/repo.jsonl"
+    path.write_text(path.read_text().replace('"rules":2', '"rules":9'))
+    tampered = exo("audit", "verify", cwd=exo_repo)
+    assert tampered.code == 1 and "hash_mismatch" in tampered.out and "FAILED" in tampered.out
+    shown = exo("audit", "show", "--event", "governance", cwd=exo_repo)
+    assert shown.code == 0 and "governance.compiled" in shown.out
+
+
+def test_internal_errors_are_coded_and_exit_3(exo_repo: Path) -> None:
+    code = "import exo.stdlib.governance as g\ng.build = lambda root: 1 / 0\nfrom exo.cli import main\nmain()"
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, "build-governance"], cwd=exo_repo, capture_output=True, text=True
+    )
+    assert done.returncode == 3
+    assert done.stderr.startswith("error[INTERNAL]: ZeroDivisionError") and "Traceback" not in done.stderr
+
+
+def test_human_actor_comes_from_git(exo_repo: Path) -> None:
+    git(exo_repo, "config", "user.email", "dev@example.org")
+    run = exo("check", "--paths", "x", "--scope", "**", "--json", cwd=exo_repo)
+    assert json.loads(run.out)["actor"] == "human:dev@example.org"
