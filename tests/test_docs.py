@@ -1,0 +1,50 @@
+"""The docs match the code: every code, problem kind and built-in rule is documented; examples compile."""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+
+import pytest
+
+from exo.kernel import CODES, compile_constitution
+from exo.kernel._audit import ProblemKind
+from exo.kernel.layout import CONSTITUTION
+
+DOCS = Path(__file__).parent.parent / "docs"
+FENCE_SOURCE = Path(__file__).parent.parent / "exo" / "kernel" / "_fence.py"
+
+
+def test_every_error_code_is_documented() -> None:
+    text = (DOCS / "kernel.md").read_text()
+    assert [code for code in CODES if f"`{code}`" not in text] == []
+
+
+def test_every_audit_problem_kind_is_documented() -> None:
+    text = (DOCS / "kernel.md").read_text()
+    assert [kind for kind in typing.get_args(ProblemKind) if f"`{kind}`" not in text] == []
+
+
+def test_every_builtin_fence_rule_is_documented() -> None:
+    rules = set(re.findall(r'"(exo:[a-z-]+)"', FENCE_SOURCE.read_text()))
+    assert len(rules) >= 9
+    text = (DOCS / "kernel.md").read_text()
+    assert sorted(r for r in rules if f"`{r}`" not in text) == []
+
+
+def policy_examples() -> list[str]:
+    text = (DOCS / "constitution.md").read_text()
+    return re.findall(r"^```yaml exo-policy\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("example", policy_examples())
+def test_constitution_examples_compile(git_repo: Path, example: str) -> None:
+    (git_repo / ".exo").mkdir()
+    (git_repo / CONSTITUTION).write_text(f"```yaml exo-policy\n{example}```\n")
+    assert len(compile_constitution(git_repo).rules) == 1
+
+
+def test_there_are_examples_of_every_rule_type() -> None:
+    types = {re.search(r"^type: (\w+)", e, re.MULTILINE).group(1) for e in policy_examples()}  # type: ignore[union-attr]
+    assert types == {"filesystem_deny", "filesystem_allow", "require_checks", "budget", "commit_policy"}
