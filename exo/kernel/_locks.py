@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -115,17 +116,15 @@ def acquire_lock(
     ids.ticket_id(ticket_id)
     ids.holder(holder)
     seconds = _ttl(ttl)
-    leases = store if store is not None else LocalLeaseStore(root)
-    for _ in range(_CAS_ATTEMPTS):
-        at = now or _now()
-        current = leases.read(ticket_id)
+
+    def grant(current: Lease | None, at: datetime) -> Lease:
         if current is not None and current.live(at):
             raise LockError(
                 f"ticket {ticket_id} is leased to {current.holder} until "
                 f"{current.expires_at.isoformat(timespec='seconds')} (epoch {current.epoch})",
                 code="LOCK_HELD",
             )
-        lease = Lease(
+        return Lease(
             ticket_id=ticket_id,
             holder=holder,
             epoch=(current.epoch if current else 0) + 1,
@@ -135,11 +134,11 @@ def acquire_lock(
             expires_at=at + timedelta(seconds=seconds),
             ttl_seconds=seconds,
         )
-        if leases.swap(ticket_id, current, lease):
-            if current is not None and current.state == "held":
-                _audit_takeover(root, current, lease)
-            return lease
-    raise LockError(f"ticket {ticket_id}: too much contention on the lease", code="LOCK_BUSY")
+
+    previous, lease = _update(_store(root, store), ticket_id, grant, now)
+    if previous is not None and previous.state == "held":
+        _audit_takeover(root, previous, lease)
+    return lease
 
 
 def renew_lock(
@@ -151,18 +150,16 @@ def renew_lock(
 ) -> Lease:
     """Extend `lease` by its TTL from now. Raises LockError(LOCK_LOST) if it expired, was released
     or was granted to someone else (a newer epoch) in the meantime."""
-    leases = store if store is not None else LocalLeaseStore(root)
-    for _ in range(_CAS_ATTEMPTS):
-        at = now or _now()
-        current = _current(leases, lease)
-        if current.state != "held" or current.expires_at <= at:
+
+    def extend(current: Lease | None, at: datetime) -> Lease:
+        held = _same_grant(current, lease)
+        if held.state != "held" or held.expires_at <= at:
             raise LockError(f"lease on {lease.ticket_id} (epoch {lease.epoch}) has expired", code="LOCK_LOST")
-        renewed = current.model_copy(
-            update={"expires_at": at + timedelta(seconds=current.ttl_seconds), "renewals": current.renewals + 1}
+        return held.model_copy(
+            update={"expires_at": at + timedelta(seconds=held.ttl_seconds), "renewals": held.renewals + 1}
         )
-        if leases.swap(lease.ticket_id, current, renewed):
-            return renewed
-    raise LockError(f"ticket {lease.ticket_id}: too much contention on the lease", code="LOCK_BUSY")
+
+    return _update(_store(root, store), lease.ticket_id, extend, now)[1]
 
 
 def release_lock(
@@ -173,25 +170,45 @@ def release_lock(
 ) -> Lease:
     """Let `lease` go (idempotent for its holder). Raises LockError(LOCK_LOST) if the ticket was
     granted to someone else since."""
-    leases = store if store is not None else LocalLeaseStore(root)
-    for _ in range(_CAS_ATTEMPTS):
-        current = _current(leases, lease)
-        if current.state == "released":
-            return current
-        released = current.model_copy(update={"state": "released"})
-        if leases.swap(lease.ticket_id, current, released):
-            return released
-    raise LockError(f"ticket {lease.ticket_id}: too much contention on the lease", code="LOCK_BUSY")
+
+    def let_go(current: Lease | None, _at: datetime) -> Lease:
+        held = _same_grant(current, lease)
+        return held if held.state == "released" else held.model_copy(update={"state": "released"})
+
+    return _update(_store(root, store), lease.ticket_id, let_go, None)[1]
 
 
 def inspect_lock(root: str | os.PathLike[str], ticket_id: str, *, store: LeaseStore | None = None) -> Lease | None:
     """The stored lease of `ticket_id` (live, expired or released), or None if it was never leased."""
     ids.ticket_id(ticket_id)
-    return (store if store is not None else LocalLeaseStore(root)).read(ticket_id)
+    return _store(root, store).read(ticket_id)
 
 
-def _current(leases: LeaseStore, lease: Lease) -> Lease:
-    current = leases.read(lease.ticket_id)
+def _store(root: str | os.PathLike[str], store: LeaseStore | None) -> LeaseStore:
+    return store if store is not None else LocalLeaseStore(root)
+
+
+def _update(
+    leases: LeaseStore,
+    ticket_id: str,
+    change: Callable[[Lease | None, datetime], Lease],
+    now: datetime | None,
+) -> tuple[Lease | None, Lease]:
+    """Compare-and-swap loop: apply `change` to the stored lease until the swap wins.
+
+    Returns (previous, stored). `change` raises to refuse; returning the lease unchanged writes
+    nothing. Raises LockError(LOCK_BUSY) if other writers keep winning.
+    """
+    for _ in range(_CAS_ATTEMPTS):
+        current = leases.read(ticket_id)
+        new = change(current, now or _now())
+        if new == current or leases.swap(ticket_id, current, new):
+            return current, new
+    raise LockError(f"ticket {ticket_id}: too much contention on the lease", code="LOCK_BUSY")
+
+
+def _same_grant(current: Lease | None, lease: Lease) -> Lease:
+    """`current` if it is still the grant `lease` names; raise LockError(LOCK_LOST) otherwise."""
     if current is None or current.epoch != lease.epoch or current.lease_id != lease.lease_id:
         newer = f"; now epoch {current.epoch} held by {current.holder}" if current else ""
         raise LockError(f"lease on {lease.ticket_id} (epoch {lease.epoch}) was lost{newer}", code="LOCK_LOST")

@@ -20,53 +20,44 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _checked(value: object, valid: bool, what: str, code: str, hint: str | None = None) -> str:
+    if not valid:
+        raise InputError(f"invalid {what} {_show(value)}", code=code, hint=hint)
+    assert isinstance(value, str)
+    return value
+
+
 def ticket_id(value: object) -> str:
     """Return `value` if it is a valid ticket id; raise InputError(INVALID_ID) otherwise."""
-    if not isinstance(value, str) or not ID_RE.fullmatch(value):
-        raise InputError(f"invalid ticket id {_show(value)}", code="INVALID_ID")
-    return value
+    return _checked(value, isinstance(value, str) and bool(ID_RE.fullmatch(value)), "ticket id", "INVALID_ID")
 
 
 def stream_id(value: object) -> str:
     """Return `value` if it is a valid audit stream id; raise InputError(INVALID_ID) otherwise."""
-    if not isinstance(value, str) or not STREAM_RE.fullmatch(value) or ".." in value:
-        raise InputError(
-            f"invalid audit stream id {_show(value)}",
-            code="INVALID_ID",
-            hint="stream ids match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (no '..')",
-        )
-    return value
+    valid = isinstance(value, str) and bool(STREAM_RE.fullmatch(value)) and ".." not in value
+    hint = "stream ids match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (no '..')"
+    return _checked(value, valid, "audit stream id", "INVALID_ID", hint)
 
 
 def actor(value: object) -> str:
     """Return `value` if it is a valid actor (`kind:name`); raise InputError(INVALID_ACTOR) otherwise."""
-    if not isinstance(value, str) or not ACTOR_RE.fullmatch(value):
-        raise InputError(f"invalid actor {_show(value)}", code="INVALID_ACTOR")
-    return value
+    return _checked(value, isinstance(value, str) and bool(ACTOR_RE.fullmatch(value)), "actor", "INVALID_ACTOR")
 
 
 def event_name(value: object) -> str:
     """Return `value` if it is a dotted audit event name; raise InputError(INVALID_ARGUMENT) otherwise."""
-    if not isinstance(value, str) or not EVENT_RE.fullmatch(value) or len(value) > 64:
-        raise InputError(
-            f"invalid audit event name {_show(value)}",
-            code="INVALID_ARGUMENT",
-            hint="event names are dotted lowercase words, e.g. `session.started`",
-        )
-    return value
+    valid = isinstance(value, str) and len(value) <= 64 and bool(EVENT_RE.fullmatch(value))
+    hint = "event names are dotted lowercase words, e.g. `session.started`"
+    return _checked(value, valid, "audit event name", "INVALID_ARGUMENT", hint)
 
 
 def holder(value: object) -> str:
     """Return `value` if it is a valid lease holder (printable, 1-200 chars, no whitespace)."""
-    if (
-        not isinstance(value, str)
-        or not 0 < len(value) <= 200
-        or not value.isprintable()
-        or any(ch.isspace() for ch in value)
-    ):
-        raise InputError(
-            f"invalid lease holder {_show(value)}",
-            code="INVALID_ID",
-            hint="a holder is a printable string without spaces, e.g. an actor or session id",
-        )
-    return value
+    valid = (
+        isinstance(value, str)
+        and 0 < len(value) <= 200
+        and value.isprintable()
+        and not any(ch.isspace() for ch in value)
+    )
+    hint = "a holder is a printable string without spaces, e.g. an actor or session id"
+    return _checked(value, valid, "lease holder", "INVALID_ID", hint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from exo.kernel import Anchor, AuditError, ExoError, append_audit, seal_audit, verify_audit
+from exo.kernel._audit import ProblemKind
 from tests.conftest import snapshot
 
 Lines = list[bytes]
@@ -280,6 +282,11 @@ def rename_stream(root: Path, _: Lines) -> None:
     (root / ".exo/audit/S1.jsonl").rename(root / ".exo/audit/S3.jsonl")
 
 
+def badly_named_copy(root: Path, lines: Lines) -> Lines:
+    (root / ".exo/audit/not a stream.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+    return lines
+
+
 def wrong_types(_: Path, lines: Lines) -> Lines:
     lines[3] = lines[3].replace(b'"seq":4', b'"seq":"4"')
     return lines
@@ -318,6 +325,7 @@ CORPUS: dict[str, tuple[Tamper, str]] = {
     "binary-junk": (binary_junk, "bad_json"),
     "rename-stream": (rename_stream, "anchor_missing"),
     "wrong-field-type": (wrong_types, "bad_record"),
+    "badly-named-stream-file": (badly_named_copy, "bad_stream_name"),
 }
 
 
@@ -339,21 +347,7 @@ def test_tampering_is_detected(git_repo: Path, case: str) -> None:
 
 
 def test_corpus_covers_every_problem_kind() -> None:
-    kinds = {kind for _, kind in CORPUS.values()}
-    assert kinds >= {
-        "bad_json",
-        "bad_record",
-        "unknown_version",
-        "not_canonical",
-        "stream_mismatch",
-        "seq_gap",
-        "broken_link",
-        "hash_mismatch",
-        "after_seal",
-        "torn_tail",
-        "anchor_missing",
-        "anchor_mismatch",
-    }
+    assert {kind for _, kind in CORPUS.values()} == set(typing.get_args(ProblemKind))
 
 
 def test_verify_report_is_stable_json(git_repo: Path) -> None:
