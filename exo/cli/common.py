@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel
 
-from exo.kernel import ExoError
+from exo.kernel import ExoError, StateError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (errors too).")]
 RepoOpt = Annotated[
@@ -74,6 +74,8 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
         result = action()
     except ExoError as exc:
         fail(exc, as_json)
+    except OSError as exc:  # a filesystem state nobody foresaw: still a coded error, not a traceback
+        fail(StateError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), code="IO_ERROR"), as_json)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:

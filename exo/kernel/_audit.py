@@ -32,6 +32,7 @@ FIELDS = frozenset({"v", "stream", "seq", "ts", "event", "data", "prev", "h"})
 _H_MARK = b',"h":"'
 
 ProblemKind = Literal[
+    "unreadable",
     "bad_json",
     "bad_record",
     "unknown_version",
@@ -286,7 +287,11 @@ def _verify_stream(path: Path, stream: str, problems: list[AuditProblem], hashes
         ids.stream_id(stream)
     except InputError:
         problem("bad_stream_name", None, None, f"{path.name} is not named after a valid stream id")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problem("unreadable", None, None, f"cannot read {path.name}: {exc.strerror}")
+        return StreamReport(stream=stream, records=0, head_seq=0, head=genesis(stream), sealed=False)
     lines = raw.split(b"\n")
     if lines[-1]:
         problem("torn_tail", len(lines), None, f"{len(lines[-1])} bytes after the last complete record")

@@ -25,7 +25,7 @@ from ._canon import canonical
 from ._errors import GovernanceError
 from ._governance import LOCK_FORMAT, Governance, _from_doc, lock_digest
 from ._patterns import compile_patterns, pattern_problem
-from .fs import atomic_write
+from .fs import atomic_write, read_file
 from .ids import ACTOR_PATTERN_RE, ID_RE
 from .layout import CONSTITUTION, LOCK
 
@@ -127,10 +127,9 @@ def compile_constitution(root: str | os.PathLike[str]) -> Governance:
     """
     base = Path(root).absolute()
     source_path = base / CONSTITUTION
-    try:
-        source = source_path.read_bytes()
-    except FileNotFoundError:
-        raise GovernanceError(f"{CONSTITUTION} not found in {base}", code="CONSTITUTION_MISSING") from None
+    source = read_file(source_path)
+    if source is None:
+        raise GovernanceError(f"{CONSTITUTION} not found in {base}", code="CONSTITUTION_MISSING")
     rules = _compile_source(source)
     doc: dict[str, Any] = {
         "format": LOCK_FORMAT,
@@ -142,11 +141,7 @@ def compile_constitution(root: str | os.PathLike[str]) -> Governance:
     doc["sha256"] = lock_digest(doc)
     data = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
     lock_path = base / LOCK
-    try:
-        unchanged = lock_path.read_bytes() == data
-    except OSError:
-        unchanged = False
-    if not unchanged:
+    if read_file(lock_path) != data:
         atomic_write(lock_path, data)
     return _from_doc(base, doc, doc["source_sha256"])
 

@@ -127,6 +127,8 @@ def _source_sha256(base: str) -> str:
             return sha256_hex(fh.read())
     except FileNotFoundError:
         raise GovernanceError(f"{CONSTITUTION} not found", code="CONSTITUTION_MISSING") from None
+    except OSError as exc:
+        raise GovernanceError(f"cannot read {CONSTITUTION}: {exc.strerror}", code="CONSTITUTION_MISSING") from exc
 
 
 def _from_doc(base: str | os.PathLike[str], doc: dict[str, Any], source_sha: str) -> Governance:

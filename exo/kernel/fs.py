@@ -34,9 +34,9 @@ def atomic_write(path: Path, data: bytes) -> None:
     Git's lockfile protocol: write a temp file in the same directory, fsync it, rename it over the
     target, fsync the directory. Raises StateError(IO_ERROR) when the disk refuses.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{secrets.token_hex(6)}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
@@ -61,6 +61,19 @@ def remove_leftovers(path: Path) -> int:
             leftover.unlink()
             removed += 1
     return removed
+
+
+def read_file(path: Path) -> bytes | None:
+    """The bytes of `path`, or None if it does not exist. Raises StateError(IO_ERROR) naming the path
+    when it exists but cannot be read (a directory, no permission, ...)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(
+            f"cannot read {path}: {exc.strerror or exc}", code="IO_ERROR", hint="make it a readable regular file"
+        ) from exc
 
 
 def git_common_dir(root: Path) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from exo.kernel import Anchor, AuditRecord, AuditReport, InputError, ids, verify_audit
+from exo.kernel.fs import read_file
 from exo.kernel.layout import AUDIT_DIR, REPO_STREAM
 
 _ANCHOR = re.compile(r"([^:]+):([0-9]+):([0-9a-f]{64})")
@@ -45,7 +46,7 @@ def show(root: Path, stream: str = REPO_STREAM, limit: int = 50, event: str | No
     if limit < 0:
         raise InputError("--limit must be 0 (all) or more", code="INVALID_ARGUMENT")
     records, unreadable = [], 0
-    lines = path.read_bytes().splitlines() if path.exists() else []
+    lines = (read_file(path) or b"").splitlines()
     for line in lines:
         try:
             record = AuditRecord.model_validate_json(line)

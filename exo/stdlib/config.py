@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from exo.kernel import GovernanceError
+from exo.kernel.fs import read_file
 from exo.kernel.yamldoc import YamlProblem, load
 
 CONFIG = ".exo/config.yaml"
@@ -65,10 +66,8 @@ def load_config(root: Path) -> Config:
 
     Raises GovernanceError(CONFIG_INVALID) naming the key and line of every problem.
     """
-    path = root / CONFIG
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    raw = read_file(root / CONFIG)
+    if raw is None:
         return Config()
     problems = _problems(raw)
     if isinstance(problems, Config):

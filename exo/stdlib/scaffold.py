@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from exo.kernel import StateError, compile_constitution
 from exo.kernel.fs import atomic_write
 from exo.kernel.layout import CONSTITUTION
 
@@ -88,15 +89,28 @@ class InitResult(BaseModel):
 def init_repo(root: Path) -> InitResult:
     """Create the starter files that are missing (never overwriting one), validate config, compile.
 
-    Raises GovernanceError(CONFIG_INVALID / CONSTITUTION_INVALID) when kept files are invalid.
+    Everything that already exists is checked before anything is written, so a bad layout or an
+    invalid kept file changes nothing. Raises StateError(IO_ERROR) when a target is not a regular
+    file, GovernanceError(CONFIG_INVALID / CONSTITUTION_INVALID) when kept files are invalid.
     """
-    created, kept = [], []
-    for rel, text in ((CONSTITUTION, STARTER_CONSTITUTION), (CONFIG, STARTER)):
-        path = root / rel
-        if path.exists() or path.is_symlink():
-            kept.append(rel)
-        else:
-            atomic_write(path, text.encode())
-            created.append(rel)
+    starters = ((CONSTITUTION, STARTER_CONSTITUTION), (CONFIG, STARTER))
+    kept = [rel for rel, _ in starters if _exists(root / rel)]
     load_config(root)
+    if CONSTITUTION in kept:
+        compile_constitution(root)  # refuse an invalid kept constitution before writing anything
+    created = []
+    for rel, text in starters:
+        if rel not in kept:
+            atomic_write(root / rel, text.encode())
+            created.append(rel)
     return InitResult(root=str(root), created=created, kept=kept, governance=governance.build(root))
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` exists as a regular file; raises StateError(IO_ERROR) if something else is there."""
+    for parent in (path.parent, path.parent.parent):
+        if parent.exists() and not parent.is_dir():
+            raise StateError(f"{parent} exists but is not a directory", code="IO_ERROR", hint="move it out of the way")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise StateError(f"{path} exists but is not a regular file", code="IO_ERROR", hint="move it out of the way")
+    return path.exists()

@@ -199,3 +199,37 @@ def test_human_actor_comes_from_git(exo_repo: Path) -> None:
     git(exo_repo, "config", "user.email", "dev@example.org")
     run = exo("check", "--paths", "x", "--scope", "**", "--json", cwd=exo_repo)
     assert json.loads(run.out)["actor"] == "human:dev@example.org"
+
+
+@pytest.mark.parametrize(
+    ("setup", "code"),
+    [
+        (lambda r: (r / ".exo").write_text("not a directory"), "IO_ERROR"),
+        (lambda r: (r / CONSTITUTION).mkdir(parents=True), "IO_ERROR"),
+        (lambda r: (r / CONFIG).mkdir(parents=True), "IO_ERROR"),
+    ],
+    ids=[".exo-is-a-file", "constitution-is-a-directory", "config-is-a-directory"],
+)
+def test_init_over_a_broken_layout_is_a_coded_error(git_repo: Path, setup: object, code: str) -> None:
+    setup(git_repo)  # type: ignore[operator]
+    before = snapshot(git_repo)
+    run = exo("init", cwd=git_repo)
+    assert run.code != 0 and run.err.startswith(f"error[{code}]: "), run.err
+    assert "INTERNAL" not in run.err
+    assert snapshot(git_repo) == before
+
+
+def test_an_unreadable_stream_is_a_verify_problem(exo_repo: Path) -> None:
+    (exo_repo / ".exo/audit/odd.jsonl").mkdir()
+    run = exo("audit", "verify", "--json", cwd=exo_repo)
+    assert run.code == 1
+    assert [p["kind"] for p in json.loads(run.out)["problems"]] == ["unreadable"]
+
+
+def test_init_with_an_invalid_kept_constitution_writes_nothing(git_repo: Path) -> None:
+    (git_repo / ".exo").mkdir()
+    (git_repo / CONSTITUTION).write_text("```yaml exo-policy\nid: x\ntype: nope\n```\n")
+    before = snapshot(git_repo)
+    run = exo("init", cwd=git_repo)
+    assert run.code == 1 and run.err.startswith("error[CONSTITUTION_INVALID]: ")
+    assert snapshot(git_repo) == before

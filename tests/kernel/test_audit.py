@@ -287,6 +287,12 @@ def badly_named_copy(root: Path, lines: Lines) -> Lines:
     return lines
 
 
+def unreadable(root: Path, _: Lines) -> None:
+    path = root / ".exo/audit/S1.jsonl"
+    path.unlink()
+    path.mkdir()
+
+
 def wrong_types(_: Path, lines: Lines) -> Lines:
     lines[3] = lines[3].replace(b'"seq":4', b'"seq":"4"')
     return lines
@@ -326,6 +332,7 @@ CORPUS: dict[str, tuple[Tamper, str]] = {
     "rename-stream": (rename_stream, "anchor_missing"),
     "wrong-field-type": (wrong_types, "bad_record"),
     "badly-named-stream-file": (badly_named_copy, "bad_stream_name"),
+    "stream-replaced-by-a-directory": (unreadable, "unreadable"),
 }
 
 
