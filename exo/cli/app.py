@@ -22,7 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 audit_app = typer.Typer(
-    help="Inspect and verify the hash-chained audit log in .exo/audit/.",
+    help="Verify and show the hash-chained audit log.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )

@@ -18,13 +18,20 @@ from .common import ActorOpt, Context, JsonOpt, RepoOpt, run
 def verify(
     anchor: Annotated[
         list[str] | None,
-        typer.Option("--anchor", help="STREAM:SEQ:HASH that must still exist (repeatable).", show_default=False),
+        typer.Option(
+            "--anchor",
+            metavar="STREAM:SEQ:HASH",
+            help="STREAM:SEQ:HASH that must still exist (repeatable).",
+            show_default=False,
+        ),
     ] = None,
     json_: JsonOpt = False,
     repo: RepoOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Recompute every hash and link of every audit stream; exit 1 on any problem.
+    """Check every audit stream's hash chain; exit 1 on any problem.
+
+    Recomputes every record's hash and link, sequence and stream binding, and checks the anchors.
 
     Problems have stable kinds (hash_mismatch, broken_link, seq_gap, stream_mismatch, not_canonical,
     torn_tail, after_seal, anchor_missing, anchor_mismatch, ...): see docs/kernel.md.
@@ -47,10 +54,13 @@ def verify(
 
 @audit_app.command()
 def show(
-    stream: Annotated[str, typer.Option("--stream", help="Stream to show (a session id, or `repo`).")] = "repo",
-    limit: Annotated[int, typer.Option("--limit", help="Show the last N records (0: all).")] = 50,
+    stream: Annotated[
+        str, typer.Option("--stream", metavar="STREAM", help="Stream to show (a session id, or `repo`).")
+    ] = "repo",
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="Show the last N records (0: all).")] = 50,
     event: Annotated[
-        str | None, typer.Option("--event", help="Only events starting with this prefix.", show_default=False)
+        str | None,
+        typer.Option("--event", metavar="PREFIX", help="Only events starting with this prefix.", show_default=False),
     ] = None,
     json_: JsonOpt = False,
     repo: RepoOpt = None,

@@ -20,10 +20,10 @@ def demo(
     repo: RepoOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Run the whole story in a throwaway repository and print stable KEY=value markers.
+    """Run the whole story in a throwaway repository.
 
-    Needs no setup and touches nothing outside a temporary directory (--repo and --actor are
-    accepted for uniformity and ignored).
+    Prints stable KEY=value markers. Needs no setup and touches nothing outside a
+    temporary directory (--repo and --actor are accepted for uniformity and ignored).
     """
     from exo.stdlib.demo import run_demo
 

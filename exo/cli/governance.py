@@ -22,9 +22,10 @@ def _build_text(result: BuildResult) -> str:
 
 @app.command()
 def init(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
-    """Create .exo/ with a commented starter constitution and config, and compile it.
+    """Create .exo/ with a starter constitution and config.
 
-    Files that already exist are never overwritten; they are validated and compiled as they are.
+    The starter files are commented and compiled right away. Files that already
+    exist are never overwritten: they are validated and compiled as they are.
     """
     from exo.stdlib.scaffold import init_repo
 
@@ -39,9 +40,10 @@ def init(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -
 
 @app.command("build-governance")
 def build_governance(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
-    """Compile .exo/CONSTITUTION.md into .exo/governance.lock.json.
+    """Compile the constitution into the governance lock.
 
-    Every rule is validated; any problem is reported with its rule id and line, and the previous
+    Reads .exo/CONSTITUTION.md and writes .exo/governance.lock.json. Every rule is
+    validated; any problem is reported with its rule id and line, and the previous
     lock is left untouched.
     """
     from exo.stdlib import governance
@@ -54,23 +56,28 @@ def build_governance(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorO
 def check(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Paths to decide (relative to the current directory).", show_default=False),
+        typer.Argument(help="Paths to decide (relative to the current directory).", metavar="PATH", show_default=False),
     ] = None,
     paths_flag: Annotated[
         bool, typer.Option("--paths", help="Decide the paths that follow (the default mode).")
     ] = False,
     scope: Annotated[
-        list[str] | None, typer.Option("--scope", help="Allow glob of the fence (repeatable).", show_default=False)
+        list[str] | None,
+        typer.Option("--scope", help="Allow glob of the fence (repeatable).", metavar="GLOB", show_default=False),
     ] = None,
     deny: Annotated[
-        list[str] | None, typer.Option("--deny", help="Deny glob of the fence (repeatable).", show_default=False)
+        list[str] | None,
+        typer.Option("--deny", help="Deny glob of the fence (repeatable).", metavar="GLOB", show_default=False),
     ] = None,
-    operation: Annotated[str, typer.Option("--operation", help="write, delete or read.")] = "write",
+    operation: Annotated[str, typer.Option("--operation", help="write, delete or read.", metavar="OP")] = "write",
     json_: JsonOpt = False,
     repo: RepoOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Ask the fence whether the actor may write each path; exit 1 if any is denied.
+    """Decide whether paths may be written; exit 1 on a deny.
+
+    Each path is canonicalized and decided by the fence (protected paths, the constitution's rules,
+    the scope).
 
     Example: exo check --paths src/app.py .env --scope 'src/**'
     """
