@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,8 +119,7 @@ def stream_path(root: str | os.PathLike[str], stream: str) -> Path:
     return Path(root).absolute() / AUDIT_DIR / f"{ids.stream_id(stream)}.jsonl"
 
 
-def _timestamp(now: datetime | None) -> str:
-    at = (now or datetime.now(UTC)).astimezone(UTC)
+def _timestamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
@@ -144,11 +143,12 @@ def append_audit(
     not a valid record of this stream, LockError(LOCK_BUSY), StateError(IO_ERROR).
     """
     ids.event_name(event)
+    at = ids.moment(now)
     if not isinstance(data, dict):
         raise InputError("audit data must be a JSON object", code="INVALID_ARGUMENT")
     if len(canonical(data)) > MAX_LINE // 2:
         raise InputError("audit data larger than 512 KiB", code="INVALID_ARGUMENT")
-    return _append(root, stream, event, data, now, allow_sealed=False)
+    return _append(root, stream, event, data, at, allow_sealed=False)
 
 
 def seal_audit(root: str | os.PathLike[str], stream: str, *, now: datetime | None = None) -> tuple[int, str]:
@@ -156,7 +156,7 @@ def seal_audit(root: str | os.PathLike[str], stream: str, *, now: datetime | Non
 
     Raises what `append_audit` raises, except AUDIT_SEALED.
     """
-    record = _append(root, stream, SEAL_EVENT, {}, now, allow_sealed=True)
+    record = _append(root, stream, SEAL_EVENT, {}, ids.moment(now), allow_sealed=True)
     return record.seq, record.h
 
 
@@ -165,7 +165,7 @@ def _append(
     stream: str,
     event: str,
     data: dict[str, Any],
-    now: datetime | None,
+    now: datetime,
     *,
     allow_sealed: bool,
 ) -> AuditRecord:
@@ -192,7 +192,7 @@ def _append(
 
 
 def _write(
-    fd: int, stream: str, last: dict[str, Any] | None, event: str, data: dict[str, Any], now: datetime | None
+    fd: int, stream: str, last: dict[str, Any] | None, event: str, data: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "v": RECORD_VERSION,

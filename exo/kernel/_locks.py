@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -42,8 +42,8 @@ class Lease(BaseModel):
     renewals: int = Field(default=0, ge=0, description="How many times this grant was renewed.")
 
     def live(self, now: datetime | None = None) -> bool:
-        """Held and not yet expired at `now`."""
-        return self.state == "held" and self.expires_at > (now or _now())
+        """Held and not yet expired at `now` (default: the current time)."""
+        return self.state == "held" and self.expires_at > ids.moment(now)
 
 
 class LeaseStore(Protocol):
@@ -86,10 +86,6 @@ class LocalLeaseStore:
         if removed:
             _audit(self.root, "lock.repaired", {"ticket_id": ticket_id, "removed_temp_files": removed})
         return True
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _ttl(ttl: object) -> int:
@@ -201,7 +197,7 @@ def _update(
     """
     for _ in range(_CAS_ATTEMPTS):
         current = leases.read(ticket_id)
-        new = change(current, now or _now())
+        new = change(current, ids.moment(now))
         if new == current or leases.swap(ticket_id, current, new):
             return current, new
     raise LockError(f"ticket {ticket_id}: too much contention on the lease", code="LOCK_BUSY")

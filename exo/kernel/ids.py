@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from ._errors import InputError
 
@@ -61,3 +62,19 @@ def holder(value: object) -> str:
     )
     hint = "a holder is a printable string without spaces, e.g. an actor or session id"
     return _checked(value, valid, "lease holder", "INVALID_ID", hint)
+
+
+def moment(value: object) -> datetime:
+    """An injected clock reading (`now=`), or the current time: always timezone-aware UTC.
+
+    Raises InputError(INVALID_ARGUMENT) for anything but an aware datetime (a naive one would be
+    compared with aware lease times later and fail far from its cause)."""
+    if value is None:
+        return datetime.now(UTC)
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(
+            f"now must be a timezone-aware datetime, got {_show(value)}",
+            code="INVALID_ARGUMENT",
+            hint="pass e.g. datetime.now(UTC)",
+        )
+    return value.astimezone(UTC)

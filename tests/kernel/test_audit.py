@@ -362,3 +362,12 @@ def test_verify_report_is_stable_json(git_repo: Path) -> None:
     report = json.loads(verify_audit(git_repo, [anchor]).model_dump_json())
     assert set(report) == {"ok", "streams", "anchors_checked", "problems"}
     assert report["streams"][0] == {"stream": "S1", "records": 9, "head_seq": 9, "head": anchor.h, "sealed": True}
+
+
+def test_audit_clock_must_be_timezone_aware(git_repo: Path) -> None:
+    from datetime import datetime
+
+    with pytest.raises(ExoError) as caught:
+        append_audit(git_repo, "S1", "test.step", {}, now=datetime(2026, 1, 1))
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert not (git_repo / ".exo/audit/S1.jsonl").exists()

@@ -137,3 +137,9 @@ def test_errors_are_typed(git_repo: Path) -> None:
     with pytest.raises(InputError):
         acquire_lock(git_repo, "bad id", "agent:b", 60)
     assert lease.live()
+
+
+@pytest.mark.parametrize("now", [datetime(2026, 1, 1), "2026-01-01", 1767225600])
+def test_injected_clocks_must_be_timezone_aware(git_repo: Path, now: object) -> None:
+    assert code_of(lambda: acquire_lock(git_repo, "T1", "agent:a", 60, now=now)) == "INVALID_ARGUMENT"  # type: ignore[arg-type]
+    assert inspect_lock(git_repo, "T1") is None
