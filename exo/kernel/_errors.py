@@ -31,6 +31,18 @@ CODES: dict[str, Code] = {
     "LOCK_CORRUPT": Code(1, "the lease file is unreadable: run `exo doctor --fix`"),
     "AUDIT_CORRUPT": Code(1, "run `exo audit verify` to see the damage; restore the file from git"),
     "AUDIT_SEALED": Code(1, "this audit stream is sealed: append to a new stream"),
+    "TICKET_INVALID": Code(1, "fix the ticket file named above (see docs/sessions.md for the fields)"),
+    "TICKET_NOT_FOUND": Code(1, "list tickets with `exo ticket list`"),
+    "TICKET_EXISTS": Code(1, "pick another id, or omit --id to get a generated one"),
+    "NO_TICKET": Code(1, "create tickets with `exo ticket create`, or wait for leases to expire"),
+    "SESSION_OPEN": Code(
+        1, "finish or hand off the open session first, or work in a separate worktree (`git worktree add`)"
+    ),
+    "SESSION_NOT_FOUND": Code(1, "start one with `exo session-start`"),
+    "FROZEN": Code(1, "the repository is frozen (`exo status` says why); a human can lift it with `exo unfreeze`"),
+    "DRIFT": Code(1, "undo or move the changes named above, then run `exo session-finish` again"),
+    "CHECKS_FAILED": Code(1, "fix what the failing checks report, then run `exo session-finish` again"),
+    "NOT_ALLOWED": Code(1, "this needs a human actor (human:...)"),
     "INVALID_ID": Code(2, "identifiers match ^[A-Za-z][A-Za-z0-9._-]{0,63}$"),
     "INVALID_ACTOR": Code(2, "actors look like `agent:NAME` or `human:EMAIL` (set EXO_ACTOR or pass --actor)"),
     "INVALID_ARGUMENT": Code(2, "see `exo COMMAND --help`"),

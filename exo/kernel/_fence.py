@@ -155,6 +155,8 @@ def check_action(governance: Governance, fence: Fence, action: Action) -> Decisi
     """
     if action.operation not in OPERATIONS:
         return Decision(False, str(action.path), "exo:invalid-action", f"unknown operation {action.operation!r}")
+    if governance.frozen is not None and action.operation != "read":
+        return Decision(False, str(action.path), "exo:frozen", f"the repository is frozen: {governance.frozen}")
     located = _canonical(governance, action.path)
     if isinstance(located, Decision):
         return located

@@ -11,10 +11,11 @@ import os
 import re
 
 from ._canon import canonical, sha256_hex
-from ._errors import GovernanceError
+from ._errors import GovernanceError, StateError
+from ._gitdir import common_dir
 from ._patterns import Matcher
 from ._record import Frozen
-from .layout import CONSTITUTION, LOCK
+from .layout import CONSTITUTION, FROZEN, LOCK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,7 +48,17 @@ class Governance(Frozen):
     stdlib's budget, checks and commit policy); `deny` and `allow` are their compiled path rules.
     """
 
-    __slots__ = ("allow", "deny", "kernel_version", "lock_sha256", "root", "root_real", "rules", "source_sha256")
+    __slots__ = (
+        "allow",
+        "deny",
+        "frozen",
+        "kernel_version",
+        "lock_sha256",
+        "root",
+        "root_real",
+        "rules",
+        "source_sha256",
+    )
     _fields = ("root", "source_sha256", "lock_sha256", "kernel_version")
     root: str
     source_sha256: str
@@ -57,6 +68,7 @@ class Governance(Frozen):
     deny: tuple[PathRule, ...]
     allow: tuple[PathRule, ...]
     root_real: str
+    frozen: str | None  # the freeze reason while `exo freeze` is in force: every fence check denies
 
     def __init__(
         self,
@@ -67,8 +79,10 @@ class Governance(Frozen):
         rules: tuple[dict[str, Any], ...],
         deny: tuple[PathRule, ...] = (),
         allow: tuple[PathRule, ...] = (),
+        frozen: str | None = None,
     ) -> None:
         self._set(
+            frozen=frozen,
             root=root,
             source_sha256=source_sha256,
             lock_sha256=lock_sha256,
@@ -159,4 +173,22 @@ def _from_doc(base: str | os.PathLike[str], doc: dict[str, Any], source_sha: str
         rules=rules,
         deny=tuple(deny),
         allow=tuple(allow),
+        frozen=_freeze_reason(os.fspath(base)),
     )
+
+
+def _freeze_reason(root: str) -> str | None:
+    """The reason of a freeze in force (runtime state under the git common dir), or None."""
+    try:
+        path = os.path.join(common_dir(root), "exo", FROZEN)
+    except StateError:
+        return None  # not a git worktree: there is no runtime state, so no freeze
+    try:
+        with open(path, "rb") as fh:
+            doc = json.loads(fh.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "the freeze file is unreadable"  # fail closed
+    reason = doc.get("reason") if isinstance(doc, dict) else None
+    return str(reason) if reason else "frozen"

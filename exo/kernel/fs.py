@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ._errors import LockError, StateError
+from ._gitdir import common_dir, git_dir
 
+STATE_DIR = "exo"  # under the git common dir
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
 LOCK_TIMEOUT_S = 30.0
 
@@ -77,30 +79,22 @@ def read_file(path: Path) -> bytes | None:
 
 
 def git_common_dir(root: Path) -> Path:
-    """The git common directory of the worktree at `root`, read from the files git writes.
+    """The git common directory of the worktree at `root` (shared by all its worktrees).
 
-    Reads `.git` (a directory, or a `gitdir:` file in linked worktrees) and `commondir`, so no git
-    process is started. Raises StateError(NOT_A_REPOSITORY) when `root` is not a worktree root.
+    Read from the files git writes, so no git process is started. Raises
+    StateError(NOT_A_REPOSITORY) when `root` is not a worktree root.
     """
-    dot_git = root / ".git"
-    if dot_git.is_dir():
-        return dot_git
-    try:
-        text = dot_git.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise StateError(f"{root} is not the root of a git worktree", code="NOT_A_REPOSITORY") from exc
-    if not text.startswith("gitdir:"):
-        raise StateError(f"{dot_git} is not a gitdir link", code="NOT_A_REPOSITORY")
-    gitdir = (root / text.removeprefix("gitdir:").strip()).resolve()
-    commondir = gitdir / "commondir"
-    if commondir.is_file():
-        return (gitdir / commondir.read_text(encoding="utf-8").strip()).resolve()
-    return gitdir
+    return Path(common_dir(str(root)))
+
+
+def worktree_git_dir(root: Path) -> Path:
+    """The git directory of this worktree alone (`.git/worktrees/<name>` for a linked worktree)."""
+    return Path(git_dir(str(root)))
 
 
 def state_dir(root: Path) -> Path:
     """Runtime state shared by every worktree of one clone: `<git common dir>/exo`."""
-    return git_common_dir(root) / "exo"
+    return git_common_dir(root) / STATE_DIR
 
 
 @contextlib.contextmanager

@@ -5,3 +5,4 @@ CONSTITUTION = ".exo/CONSTITUTION.md"
 LOCK = ".exo/governance.lock.json"
 AUDIT_DIR = ".exo/audit"
 REPO_STREAM = "repo"  # the audit stream for events that belong to no session
+FROZEN = "frozen.json"  # in the runtime state dir (fs.state_dir): present while the repository is frozen
