@@ -10,7 +10,7 @@ from __future__ import annotations
 def main() -> None:
     """Console entry point: maps any unforeseen exception to `error[INTERNAL]` and exit 3."""
     try:
-        from . import audit, demo, governance  # noqa: F401 - registering their commands
+        from . import audit, demo, governance, sessions, tickets  # noqa: F401 - registering their commands
         from .app import app
 
         app()

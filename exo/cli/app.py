@@ -27,3 +27,5 @@ audit_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(audit_app, name="audit")
+ticket_app = typer.Typer(help="Create, list, show and update tickets.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(ticket_app, name="ticket")

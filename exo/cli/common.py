@@ -82,6 +82,10 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
         text = render(result)
         if text:
             typer.echo(text)
+    error = getattr(result, "error", None)
+    if isinstance(error, dict):  # a refusal returned with its evidence (e.g. a drift report)
+        typer.echo(f"error[{error['code']}]: {error['message']}", err=True)
+        typer.echo(f"hint: {error['hint']}", err=True)
     if getattr(result, "ok", True) is False:
         raise typer.Exit(1)
     return result

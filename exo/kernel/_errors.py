@@ -34,6 +34,7 @@ CODES: dict[str, Code] = {
     "TICKET_INVALID": Code(1, "fix the ticket file named above (see docs/sessions.md for the fields)"),
     "TICKET_NOT_FOUND": Code(1, "list tickets with `exo ticket list`"),
     "TICKET_EXISTS": Code(1, "pick another id, or omit --id to get a generated one"),
+    "TICKET_BLOCKED": Code(1, "finish its dependencies first, or pick another ticket (`exo next`)"),
     "NO_TICKET": Code(1, "create tickets with `exo ticket create`, or wait for leases to expire"),
     "SESSION_OPEN": Code(
         1, "finish or hand off the open session first, or work in a separate worktree (`git worktree add`)"

@@ -135,6 +135,10 @@ class Fence(Frozen):
             deny_globs=tuple(doc.get("deny_globs", ())),
         )
 
+    def covers(self, path: str) -> bool:
+        """Whether the scope alone takes in the repo-relative `path` (no canonicalization, no rules)."""
+        return self._allow(path) and not self._deny(_fold(path))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "allow": [list(pair) for pair in self.allow],

@@ -33,8 +33,12 @@ def parse_anchor(text: str) -> Anchor:
 
 
 def verify(root: Path, anchors: list[str]) -> AuditReport:
-    """Verify every audit stream and the given anchors (see kernel `verify_audit`)."""
-    return verify_audit(root, [parse_anchor(a) for a in anchors])
+    """Verify every audit stream against the given anchors and those of every committed session
+    record (so a truncated or rewritten session stream is caught). See kernel `verify_audit`."""
+    from . import records
+
+    recorded = [record.audit for record in records.load_all(root)]
+    return verify_audit(root, [parse_anchor(a) for a in anchors] + recorded)
 
 
 def show(root: Path, stream: str = REPO_STREAM, limit: int = 50, event: str | None = None) -> AuditShow:

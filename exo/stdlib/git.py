@@ -12,18 +12,27 @@ from exo.kernel import StateError
 _REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY")
 
 
-def run(cwd: Path, *args: str, check: bool = True, isolated: bool = False) -> str:
+def run(cwd: Path, *args: str, check: bool = True, isolated: bool = False, env: dict[str, str] | None = None) -> str:
     """Run `git args` in `cwd` and return stdout (trailing newline stripped).
 
     `isolated` drops the repository variables a surrounding git hook exported. Raises
     StateError(IO_ERROR) when git is missing or, with `check`, exits non-zero.
     """
-    env = None
-    if isolated:
-        env = {k: v for k, v in os.environ.items() if k not in _REPO_VARS}
+    full_env = None
+    if isolated or env:
+        full_env = {k: v for k, v in os.environ.items() if not (isolated and k in _REPO_VARS)}
+        full_env.update(env or {})
     try:
         done = subprocess.run(
-            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+            ["git", *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            encoding="utf-8",
+            errors="surrogateescape",
         )
     except OSError as exc:
         raise StateError(f"cannot run git: {exc.strerror}", code="IO_ERROR", hint="install git") from exc
@@ -56,3 +65,36 @@ def init(path: Path) -> None:
     run(path, "init", "-q", "-b", "main", isolated=True)
     run(path, "config", "user.email", "demo@exo.invalid", isolated=True)
     run(path, "config", "user.name", "exo demo", isolated=True)
+
+
+def paths_z(cwd: Path, *args: str) -> list[str]:
+    """Run a git command with NUL-separated output (`-z`) and return its entries."""
+    return [entry for entry in run(cwd, *args).split("\0") if entry]
+
+
+def head(root: Path) -> str:
+    """The commit HEAD points at. Raises StateError(IO_ERROR) in a repository without commits."""
+    sha = run(root, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    if not sha:
+        raise StateError("the repository has no commit yet", code="IO_ERROR", hint="make a first commit, then retry")
+    return sha
+
+
+def commit_only(root: Path, paths: list[str], message: str, trailers: dict[str, str]) -> str:
+    """Commit exactly `paths` (as they are in the worktree) on top of HEAD, whatever else is staged.
+
+    Uses a temporary index built from HEAD, so the user's staged work is neither committed nor
+    disturbed; afterwards the real index is brought in line for those paths. Returns the commit.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="exo-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        run(root, "read-tree", "HEAD", env=env)
+        run(root, "add", "-f", "--", *paths, env=env)
+        args = ["commit", "-q", "--no-verify", "-m", message]
+        for key, value in trailers.items():
+            args += ["--trailer", f"{key}: {value}"]
+        run(root, *args, env=env)
+    run(root, "reset", "-q", "HEAD", "--", *paths)
+    return head(root)

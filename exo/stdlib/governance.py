@@ -19,6 +19,7 @@ from exo.kernel import (
 )
 from exo.kernel.layout import LOCK, REPO_STREAM
 
+from . import runtime
 from .config import load_config
 
 
@@ -87,26 +88,31 @@ def build(root: Path) -> BuildResult:
 def check_paths(
     root: Path, actor: str, paths: list[str], *, scope: list[str], deny: list[str], operation: str = "write"
 ) -> CheckResult:
-    """Decide each path against the governance lock and a fence built from `scope`/`deny` globs.
+    """Decide each path against the governance lock and a fence: the one built from `scope`/`deny`
+    globs if given, else the open session's pinned fence.
 
     Raises InputError (INVALID_ARGUMENT, INVALID_PATTERN), GovernanceError (GOVERNANCE_MISSING,
     GOVERNANCE_STALE, GOVERNANCE_TAMPERED) and NO_SESSION when no scope is given.
     """
     if not paths:
         raise InputError("no paths to check", code="INVALID_ARGUMENT", hint="exo check --paths PATH [PATH ...]")
-    if not scope:
-        raise GovernanceError(
-            "no open session and no --scope: there is no fence to check against",
-            code="NO_SESSION",
-            hint="pass --scope GLOB (e.g. --scope 'src/**') or start a session",
-        )
-    fence = Fence.from_globs(scope, deny)
+    if scope:
+        fence = Fence.from_globs(scope, deny)
+    else:
+        session = runtime.current(root)
+        if session is None:
+            raise GovernanceError(
+                "no open session and no --scope: there is no fence to check against",
+                code="NO_SESSION",
+                hint="pass --scope GLOB (e.g. --scope 'src/**') or start a session",
+            )
+        fence = runtime.fence_of(session)
     gov = load_governance(root)
     decisions = [check_action(gov, fence, Action(actor, operation, path)) for path in paths]
     return CheckResult(
         ok=all(d.allowed for d in decisions),
         actor=actor,
         operation=operation,
-        scope=list(scope),
+        scope=list(fence.allow_globs),
         decisions=[PathDecision(**d.to_dict()) for d in decisions],
     )

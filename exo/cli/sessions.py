@@ -1,0 +1,197 @@
+"""`exo session-start|session-status|status|session-heartbeat|session-finish|session-handoff`, `freeze`, `unfreeze`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .app import app
+from .common import ActorOpt, Context, JsonOpt, RepoOpt, run
+
+if TYPE_CHECKING:
+    from exo.stdlib.freeze import FreezeState
+    from exo.stdlib.sessions import FinishResult, SessionView, StartResult, StatusResult
+
+Texts = Annotated[list[str] | None, typer.Option(metavar="TEXT", show_default=False)]
+AcceptDrift = Annotated[
+    str | None,
+    typer.Option(
+        "--accept-drift",
+        metavar="REASON",
+        show_default=False,
+        help="Finish despite drift violations (humans only; the reason is audited).",
+    ),
+]
+
+
+def _line(v: SessionView) -> str:
+    state = "live" if v.live else "EXPIRED"
+    return (
+        f"{v.sid}  {v.actor} on {v.ticket_id}  lease epoch {v.epoch} {state} until "
+        f"{v.expires_at.isoformat(timespec='seconds')}  ({v.worktree})"
+    )
+
+
+@app.command("session-start")
+def session_start(
+    ticket_id: Annotated[
+        str | None,
+        typer.Option("--ticket-id", metavar="ID", help="Ticket to work on (default: the one `exo next` claimed)."),
+    ] = None,
+    task: Annotated[str, typer.Option("--task", help="What you are about to do.")] = "",
+    json_: JsonOpt = False,
+    repo: RepoOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Open a governed session in this worktree and print its bootstrap prompt."""
+    from exo.stdlib import sessions
+
+    ctx = Context(repo, actor)
+
+    def render(r: StartResult) -> str:
+        for sid in r.abandoned:
+            typer.echo(f"recovered dead session {sid} (sealed as abandoned)", err=True)
+        return r.bootstrap.rstrip("\n")
+
+    run(json_, lambda: sessions.start(ctx.root, ctx.actor, ticket_id=ticket_id, task=task), render)
+
+
+def _status(json_: bool, repo: Path | None, actor: str | None) -> None:
+    from exo.stdlib import sessions
+
+    ctx = Context(repo, actor)
+
+    def render(r: StatusResult) -> str:
+        lines = [f"FROZEN: {r.frozen}"] if r.frozen else []
+        lines.append(f"this worktree: {_line(r.current)}" if r.current else "this worktree: no open session")
+        others = [s for s in r.sessions if not r.current or s.sid != r.current.sid]
+        lines += [f"other: {_line(s)}" for s in others]
+        if r.stale:
+            lines.append(f"{len(r.stale)} stale session(s): another agent may take their tickets over")
+        return "\n".join(lines)
+
+    run(json_, lambda: sessions.status(ctx.root), render)
+
+
+@app.command("session-status")
+def session_status(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
+    """Show this worktree's session, every open session of the clone, stale leases and any freeze."""
+    _status(json_, repo, actor)
+
+
+@app.command("status")
+def status(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
+    """Alias of session-status."""
+    _status(json_, repo, actor)
+
+
+@app.command("session-heartbeat")
+def session_heartbeat(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
+    """Renew the lease of this worktree's session (exit 1 with LOCK_LOST once it is gone)."""
+    from exo.stdlib import sessions
+
+    ctx = Context(repo, actor)
+    run(json_, lambda: sessions.heartbeat(ctx.root, ctx.actor), _line)
+
+
+def _closed(r: FinishResult) -> str:
+    lines = []
+    if r.ok:
+        lines.append(f"{r.outcome.replace('_', ' ')}: session {r.session.sid} on {r.session.ticket_id}")
+        lines.append(
+            f"  {len(r.drift.files)} file(s), +{r.drift.lines_added} -{r.drift.lines_removed}, "
+            f"drift score {r.drift.score}"
+        )
+        lines.append(f"  closeout commit {r.commit}")
+        if r.lease:
+            lines.append(f"  lease passed to {r.lease.holder} (epoch {r.lease.epoch})")
+    else:
+        lines += [f"VIOLATION {v.kind}: {v.path} - {v.reason}" for v in r.drift.violations]
+        lines += [f"CHECK FAILED: {c.command} (exit {c.exit_code})\n{c.output}" for c in r.checks if not c.passed]
+        lines.append(f"session {r.session.sid} stays open")
+    return "\n".join(lines)
+
+
+@app.command("session-finish")
+def session_finish(
+    summary: Annotated[str, typer.Option("--summary", help="What the session did.")] = "",
+    set_status: Annotated[str, typer.Option("--set-status", help="Ticket status to set: review or done.")] = "review",
+    accept_drift: AcceptDrift = None,
+    follow_up: Texts = None,
+    json_: JsonOpt = False,
+    repo: RepoOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Check drift, run the checks, commit the session records and release the lease.
+
+    Any violation or failed check exits 1, names every path, and leaves the session open.
+    """
+    from exo.stdlib import sessions
+
+    ctx = Context(repo, actor)
+
+    def action() -> FinishResult:
+        return sessions.finish(
+            ctx.root,
+            ctx.actor,
+            summary=summary,
+            set_status=set_status,
+            accept_drift=accept_drift,
+            follow_ups=follow_up,
+            progress=None if json_ else lambda line: typer.echo(line, err=True),
+        )
+
+    run(json_, action, _closed)
+
+
+@app.command("session-handoff")
+def session_handoff(
+    to: Annotated[str, typer.Option("--to", metavar="ACTOR", help="Who takes the ticket over.")],
+    summary: Annotated[str, typer.Option("--summary", help="Where the work stands.")],
+    next_step: Texts = None,
+    tried: Texts = None,
+    accept_drift: AcceptDrift = None,
+    json_: JsonOpt = False,
+    repo: RepoOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Close the session with handoff notes and pass the lease to another actor."""
+    from exo.stdlib import sessions
+
+    ctx = Context(repo, actor)
+
+    def action() -> FinishResult:
+        return sessions.handoff(
+            ctx.root, ctx.actor, to=to, summary=summary, next_steps=next_step, tried=tried, accept_drift=accept_drift
+        )
+
+    run(json_, action, _closed)
+
+
+def _frozen(r: FreezeState) -> str:
+    return f"FROZEN by {r.actor} since {r.since}: {r.reason}" if r.frozen else "not frozen"
+
+
+@app.command()
+def freeze(
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown to every agent that is refused).")],
+    json_: JsonOpt = False,
+    repo: RepoOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Kill switch: no new sessions, and every fence check denies, until `exo unfreeze`."""
+    from exo.stdlib import freeze as freezing
+
+    ctx = Context(repo, actor)
+    run(json_, lambda: freezing.freeze(ctx.root, ctx.actor, reason), _frozen)
+
+
+@app.command()
+def unfreeze(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
+    """Lift a freeze (humans only)."""
+    from exo.stdlib import freeze as freezing
+
+    ctx = Context(repo, actor)
+    run(json_, lambda: freezing.unfreeze(ctx.root, ctx.actor), _frozen)

@@ -1,0 +1,158 @@
+"""The bootstrap prompt: everything an agent needs to start, deterministic and size-bounded."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from exo.kernel import Governance
+
+from .records import SessionRecord
+from .runtime import Budget, OpenSession
+from .tickets import Ticket
+
+TRUNCATED = "\n[... truncated to stay within bootstrap_max_chars]\n"
+
+
+class Sibling(BaseModel):
+    sid: str
+    actor: str
+    ticket_id: str
+    scope: list[str]
+    overlap: str | None
+    live: bool
+
+
+def rules_in_words(gov: Governance) -> list[str]:
+    """Each compiled rule as one plain sentence."""
+    out = []
+    for rule in gov.rules:
+        who = "" if rule.get("actors", ["*"]) == ["*"] else f" (applies to {', '.join(rule['actors'])})"
+        why = f" - {rule['description']}" if rule.get("description") else ""
+        kind = rule["type"]
+        if kind == "filesystem_deny":
+            text = f"never {' or '.join(rule['actions'])} {_patterns(rule['patterns'])}{who}"
+        elif kind == "filesystem_allow":
+            text = f"writes must stay inside {_patterns(rule['patterns'])}{who}"
+        elif kind == "require_checks":
+            text = f"session-finish runs {_globs(rule['commands'])}; each must pass"
+        elif kind == "budget":
+            limits = [f"{rule[k]} {k.removeprefix('max_')}" for k in ("max_files", "max_lines") if k in rule]
+            text = "default session budget: at most " + " and ".join(limits)
+        else:
+            exempt = ", ".join(rule.get("exempt_actors", [])) or "nobody"
+            need = "need an open session" if rule.get("require_session", True) else "do not need a session"
+            text = f"commits {need} (exempt: {exempt})"
+        out.append(f"- {rule['id']}: {text}{why}")
+    return out
+
+
+def _globs(items: list[str]) -> str:
+    return ", ".join(f"`{item}`" for item in items)
+
+
+def _patterns(patterns: list[str]) -> str:
+    """Globs in words: `!x` re-includes, so it reads as an exception."""
+    kept = [p for p in patterns if not p.startswith("!")]
+    excepted = [p.removeprefix("!") for p in patterns if p.startswith("!")]
+    return _globs(kept) + (f" (except {_globs(excepted)})" if excepted else "")
+
+
+def render(
+    session: OpenSession,
+    ticket: Ticket,
+    gov: Governance,
+    budget: Budget,
+    checks: list[str],
+    siblings: list[Sibling],
+    history: list[SessionRecord],
+    max_chars: int,
+) -> str:
+    """The prompt. Same inputs, same text; sections are cut from the least essential when too long."""
+    head = [
+        f"# exo session {session.sid}",
+        "",
+        f"You are {session.actor}, working on ticket {ticket.id} (priority {ticket.priority}): {ticket.title}",
+        *([f"Task: {session.task}"] if session.task else []),
+        "",
+        "## Your fence",
+        "",
+        f"- You may write: {_patterns(ticket.scope.allow)}",
+        *([f"- Excluded from that: {_globs(ticket.scope.deny)}"] if ticket.scope.deny else []),
+        "- Never (whatever the scope): .git/, .exo/, hook configuration (.claude/, .cursor/, .githooks/,"
+        " .pre-commit-config.yaml), .gitattributes, .gitmodules, CI workflows.",
+        f"- Budget: at most {budget.max_files} files and {budget.max_lines} changed lines.",
+        f"- Lease: epoch {session.lease.epoch}, expires {session.lease.expires_at.isoformat(timespec='seconds')};"
+        " renew it with `exo session-heartbeat` well before then.",
+        "- Writes outside the fence are blocked by hooks where installed and always refused at finish.",
+        "",
+        "## Constitution",
+        "",
+        *(rules_in_words(gov) or ["- (no rules)"]),
+    ]
+    finish = [
+        "",
+        "## How to finish",
+        "",
+        "1. Keep every change inside your fence; commit your work as you go.",
+        '2. Run `exo session-finish --summary "what you did"`. It checks drift over everything you changed'
+        " (commits, staged, unstaged, untracked), runs the checks"
+        + (f" ({_globs(checks)})" if checks else "")
+        + ", commits the session record and releases the lease. If it refuses, it names each path: fix and rerun.",
+        '3. To stop early, hand over: `exo session-handoff --to ACTOR --summary "..." --next-step "..."`.',
+    ]
+    optional = []
+    handoffs = [r for r in history if r.ticket_id == ticket.id and r.handoff is not None]
+    if handoffs:
+        last = handoffs[-1]
+        assert last.handoff is not None
+        optional.append(
+            [
+                "",
+                f"## Handoff notes (from {last.actor}, session {last.sid})",
+                "",
+                last.handoff.summary,
+                *[f"- next: {step}" for step in last.handoff.next_steps],
+                *[f"- tried: {item}" for item in last.handoff.tried],
+            ]
+        )
+    if ticket.body:
+        optional.append(["", "## Ticket", "", ticket.body.strip()])
+    if siblings:
+        optional.append(["", "## Other sessions", "", *[_sibling(s) for s in siblings]])
+    learnings = [_learning(r) for r in history if r.outcome == "finished" and _related(r, ticket)]
+    if learnings:
+        optional.append(["", "## Learnings from earlier sessions", "", *learnings[-10:]])
+    return _bounded(head, optional, finish, max_chars)
+
+
+def _sibling(s: Sibling) -> str:
+    state = "" if s.live else " [lease expired]"
+    clash = f" - OVERLAPS your scope (e.g. {s.overlap})" if s.overlap else ""
+    return f"- {s.actor} on {s.ticket_id} (session {s.sid}), scope {_globs(s.scope)}{state}{clash}"
+
+
+def _related(record: SessionRecord, ticket: Ticket) -> bool:
+    if record.ticket_id == ticket.id:
+        return True
+    tops = {glob.split("/", 1)[0] for glob in ticket.scope.allow}
+    return any(path.split("/", 1)[0] in tops for path in record.drift.files)
+
+
+def _learning(record: SessionRecord) -> str:
+    follow = f" Follow-ups: {'; '.join(record.follow_ups)}." if record.follow_ups else ""
+    return f"- {record.ticket_id} ({record.actor}, {record.ended_at.date()}): {record.summary or 'no summary'}.{follow}"
+
+
+def _bounded(head: list[str], optional: list[list[str]], finish: list[str], max_chars: int) -> str:
+    def text(parts: list[list[str]]) -> str:
+        lines = [line for part in parts for line in part]
+        return "\n".join(line for i, line in enumerate(lines) if line or (i and lines[i - 1])) + "\n"
+
+    kept = list(optional)
+    while kept and len(text([head, *kept, finish])) > max_chars:
+        kept.pop()  # least essential last: learnings, siblings, ticket body, handoff notes
+    full = text([head, *kept, finish])
+    if len(full) <= max_chars:
+        return full if len(kept) == len(optional) else full.rstrip("\n") + TRUNCATED
+    essential = text([head, finish])
+    return essential[: max(0, max_chars - len(TRUNCATED))] + TRUNCATED

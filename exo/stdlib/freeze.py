@@ -1,0 +1,53 @@
+"""The kill switch: `exo freeze` stops new sessions and makes every fence check deny until `exo unfreeze`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from exo.kernel import GovernanceError, InputError, append_audit, ids
+from exo.kernel.fs import atomic_write, read_file, state_dir
+from exo.kernel.layout import FROZEN, REPO_STREAM
+
+
+class FreezeState(BaseModel):
+    frozen: bool = Field(description="Whether a freeze is in force.")
+    reason: str | None = Field(default=None, description="Why it was frozen.")
+    actor: str | None = Field(default=None, description="Who froze it.")
+    since: str | None = Field(default=None, description="When (UTC, ISO 8601).")
+
+
+def state(root: Path) -> FreezeState:
+    """The freeze in force, if any (a garbled freeze file still counts as frozen)."""
+    raw = read_file(state_dir(root) / FROZEN)
+    if raw is None:
+        return FreezeState(frozen=False)
+    try:
+        doc = json.loads(raw)
+        return FreezeState(frozen=True, reason=str(doc["reason"]), actor=str(doc["actor"]), since=str(doc["since"]))
+    except (ValueError, KeyError, TypeError):
+        return FreezeState(frozen=True, reason="the freeze file is unreadable")
+
+
+def freeze(root: Path, actor: str, reason: str, *, now: datetime | None = None) -> FreezeState:
+    """Freeze the repository (anyone may pull the kill switch); audited in the `repo` stream."""
+    if not reason.strip():
+        raise InputError("a freeze needs a reason", code="INVALID_ARGUMENT", hint='exo freeze --reason "why"')
+    doc = {"reason": reason.strip(), "actor": ids.actor(actor), "since": ids.moment(now).isoformat()}
+    atomic_write(state_dir(root) / FROZEN, json.dumps(doc).encode())
+    append_audit(root, REPO_STREAM, "repo.frozen", doc, now=now)
+    return state(root)
+
+
+def unfreeze(root: Path, actor: str, *, now: datetime | None = None) -> FreezeState:
+    """Lift a freeze. Only humans may (an agent must not switch its own kill switch off)."""
+    if not ids.actor(actor).startswith("human:"):
+        raise GovernanceError(f"{actor} may not unfreeze the repository", code="NOT_ALLOWED")
+    before = state(root)
+    (state_dir(root) / FROZEN).unlink(missing_ok=True)
+    if before.frozen:
+        append_audit(root, REPO_STREAM, "repo.unfrozen", {"actor": actor, "reason": before.reason or ""}, now=now)
+    return state(root)

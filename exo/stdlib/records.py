@@ -1,0 +1,125 @@
+"""Durable session records: `.exo/sessions/<sid>.json`, `.exo/mementos/<sid>.md`, and the closeout commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from exo.kernel import Anchor
+from exo.kernel.fs import atomic_write
+from exo.kernel.layout import AUDIT_DIR, REPO_STREAM
+
+from .checks import CheckRun
+from .drift import DriftReport
+
+SESSIONS = ".exo/sessions"
+MEMENTOS = ".exo/mementos"
+
+
+class Handoff(BaseModel):
+    to: str = Field(description="Actor the ticket was handed to.")
+    summary: str = Field(description="Where the work stands.")
+    next_steps: list[str] = Field(description="What the next session should do.")
+    tried: list[str] = Field(description="What was tried and did not work.")
+
+
+class SessionRecord(BaseModel):
+    """What a closed session did, committed with its sealed audit segment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    sid: str
+    ticket_id: str
+    actor: str
+    outcome: Literal["finished", "handed_off"]
+    task: str
+    started_at: datetime
+    ended_at: datetime
+    base_commit: str
+    scope_allow: list[str]
+    scope_deny: list[str]
+    fence_sha256: str
+    ticket_sha256: str
+    governance_sha256: str
+    lease_epoch: int
+    drift: DriftReport
+    accepted_drift: str | None = Field(default=None, description="A human's reason for accepting drift.")
+    checks: list[CheckRun]
+    summary: str
+    follow_ups: list[str]
+    status_set: str | None = Field(description="Ticket status written at closeout.")
+    handoff: Handoff | None = None
+    audit: Anchor = Field(description="The sealed head of the session's audit stream.")
+
+
+def own_paths(sid: str) -> list[str]:
+    """The `.exo/` files exo writes for session `sid` (the only protected paths its fence allows)."""
+    return [
+        f"{SESSIONS}/{sid}.json",
+        f"{MEMENTOS}/{sid}.md",
+        f"{AUDIT_DIR}/{sid}.jsonl",
+        f"{AUDIT_DIR}/{REPO_STREAM}.jsonl",
+    ]
+
+
+def write(root: Path, record: SessionRecord) -> list[str]:
+    """Write the session record and memento; return their repo-relative paths."""
+    record_path = f"{SESSIONS}/{record.sid}.json"
+    memento_path = f"{MEMENTOS}/{record.sid}.md"
+    atomic_write(root / record_path, record.model_dump_json(indent=2).encode() + b"\n")
+    atomic_write(root / memento_path, memento(record).encode())
+    return [record_path, memento_path]
+
+
+def load_all(root: Path) -> list[SessionRecord]:
+    """Every readable session record, oldest first (unreadable ones are doctor's business)."""
+    directory = root / SESSIONS
+    out = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            out.append(SessionRecord.model_validate_json(path.read_bytes()))
+        except (OSError, ValidationError):
+            continue
+    out.sort(key=lambda r: (r.ended_at, r.sid))
+    return out
+
+
+def memento(record: SessionRecord) -> str:
+    """The human-readable closeout: what was done, files touched, drift, checks, follow-ups."""
+    drift = record.drift
+    lines = [
+        f"# Session {record.sid}",
+        "",
+        f"- ticket: {record.ticket_id}",
+        f"- actor: {record.actor}",
+        f"- outcome: {record.outcome.replace('_', ' ')}",
+        f"- started: {record.started_at.isoformat()}  ended: {record.ended_at.isoformat()}",
+        f"- base commit: {record.base_commit}",
+        "",
+        "## What was done",
+        "",
+        record.summary or "(no summary given)",
+        "",
+        f"## Files touched ({len(drift.files)}, +{drift.lines_added} -{drift.lines_removed})",
+        "",
+        *[f"- {path}" for path in drift.files],
+        "",
+        f"## Drift (score {drift.score})",
+        "",
+        *([f"- {v.kind}: {v.path} - {v.reason}" for v in drift.violations] or ["- none"]),
+    ]
+    if record.accepted_drift:
+        lines += ["", f"Drift accepted by a human: {record.accepted_drift}"]
+    lines += ["", "## Checks", ""]
+    lines += [f"- {'passed' if c.passed else 'FAILED'}: `{c.command}`" for c in record.checks] or ["- none"]
+    if record.handoff:
+        lines += ["", f"## Handoff to {record.handoff.to}", "", record.handoff.summary, ""]
+        lines += [f"- next: {step}" for step in record.handoff.next_steps]
+        lines += [f"- tried: {item}" for item in record.handoff.tried]
+    lines += ["", "## Follow-ups", ""]
+    lines += [f"- {item}" for item in record.follow_ups] or ["- none"]
+    return "\n".join(lines) + "\n"

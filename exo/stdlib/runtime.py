@@ -1,0 +1,126 @@
+"""Open sessions as runtime state: never committed, shared by every worktree of a clone.
+
+`<git common dir>/exo/sessions/<sid>.json` holds each open session (lease, base commit, the
+hash-pinned fence snapshot); `<worktree git dir>/exo/session` names the session open in that
+worktree. Hooks read these two files and nothing else to find the fence they enforce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from exo.kernel import Fence, Lease, StateError, ids
+from exo.kernel.fs import atomic_write, read_file, state_dir, worktree_git_dir
+
+
+class Budget(BaseModel):
+    max_files: int = Field(description="Files the session may change.")
+    max_lines: int = Field(description="Lines it may add plus remove.")
+
+
+class OpenSession(BaseModel):
+    """A session between session-start and finish/handoff/abandonment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sid: str = Field(description="Session id: time-sortable, 80 random bits.")
+    ticket_id: str = Field(description="The ticket the session works on.")
+    actor: str = Field(description="Who runs the session.")
+    worktree: str = Field(description="Root of the worktree the session is bound to.")
+    task: str = Field(default="", description="What the agent said it will do.")
+    base_commit: str = Field(description="HEAD when the session started; drift is measured from here.")
+    started_at: datetime = Field(description="Start time (UTC).")
+    lease: Lease = Field(description="The lease the session holds on its ticket.")
+    fence: dict[str, Any] = Field(description="Compiled scope snapshot the session is fenced by.")
+    fence_sha256: str = Field(description="sha256 of the canonical fence snapshot (pins it).")
+    ticket_sha256: str = Field(description="sha256 of the ticket file at start.")
+    governance_sha256: str = Field(description="Lock hash of the governance the session started under.")
+    hooks: dict[str, str] = Field(description="Fingerprint of git hook files and core.hooksPath at start.")
+    checks: list[str] = Field(description="Commands finish must pass, pinned at start (ticket, rules, config).")
+    check_timeout_seconds: int = Field(description="Timeout per check.")
+    budget: Budget = Field(description="Size limit, pinned at start (ticket, then constitution, then config).")
+    exo_writes: dict[str, str] = Field(default_factory=dict, description="Files exo wrote in .exo/ meanwhile.")
+
+
+def new_sid(now: datetime) -> str:
+    """Time-sortable (UTC second) with 80 random bits."""
+    return now.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(10)
+
+
+def fence_sha256(fence: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fence, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sessions_dir(root: Path) -> Path:
+    return state_dir(root) / "sessions"
+
+
+def pointer(root: Path) -> Path:
+    """The file naming the session open in this worktree."""
+    return worktree_git_dir(root) / "exo" / "session"
+
+
+def save(root: Path, session: OpenSession) -> None:
+    atomic_write(sessions_dir(root) / f"{session.sid}.json", session.model_dump_json(indent=2).encode() + b"\n")
+
+
+def bind(root: Path, session: OpenSession) -> None:
+    """Save the session and make it this worktree's open session."""
+    save(root, session)
+    atomic_write(pointer(root), session.sid.encode() + b"\n")
+
+
+def load(root: Path, sid: str) -> OpenSession | None:
+    raw = read_file(sessions_dir(root) / f"{ids.stream_id(sid)}.json")
+    if raw is None:
+        return None
+    try:
+        return OpenSession.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StateError(f"open-session file of {sid} is corrupt: {exc.errors()[0]['msg']}", code="IO_ERROR") from exc
+
+
+def current(root: Path) -> OpenSession | None:
+    """The session open in this worktree, or None."""
+    raw = read_file(pointer(root))
+    if raw is None:
+        return None
+    sid = raw.decode(errors="replace").strip()
+    return load(root, sid) if sid else None
+
+
+def all_open(root: Path) -> list[OpenSession]:
+    """Every open session of the clone (all worktrees), oldest first."""
+    directory = sessions_dir(root)
+    found = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        session = load(root, path.stem)
+        if session is not None:
+            found.append(session)
+    return found
+
+
+def close(root: Path, session: OpenSession) -> None:
+    """Forget an open session: its runtime file and, if it still names it, its worktree's pointer."""
+    (sessions_dir(root) / f"{session.sid}.json").unlink(missing_ok=True)
+    worktree = Path(session.worktree)
+    try:
+        mark = pointer(worktree)
+    except StateError:
+        return  # the worktree is gone
+    if (read_file(mark) or b"").decode(errors="replace").strip() == session.sid:
+        mark.unlink(missing_ok=True)
+
+
+def fence_of(session: OpenSession) -> Fence:
+    """The session's fence, refusing a snapshot that no longer matches its pinned hash."""
+    if fence_sha256(session.fence) != session.fence_sha256:
+        raise StateError(f"the fence snapshot of session {session.sid} was modified", code="IO_ERROR")
+    return Fence.from_dict(session.fence)

@@ -1,0 +1,566 @@
+"""The governed session: start (with recovery of dead sessions), status, heartbeat, finish, handoff.
+
+Every state change is an audit event in the session's own stream (`.exo/audit/<sid>.jsonl`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from exo.kernel import (
+    Anchor,
+    ExoError,
+    Fence,
+    Governance,
+    GovernanceError,
+    InputError,
+    Lease,
+    LockError,
+    acquire_lock,
+    append_audit,
+    ids,
+    inspect_lock,
+    load_governance,
+    release_lock,
+    renew_lock,
+    seal_audit,
+)
+from exo.kernel.fs import file_lock
+
+from . import bootstrap, checks, dispatch, drift, git, records, runtime, tickets
+from .config import Config, load_config
+from .freeze import state as freeze_state
+from .records import Handoff, SessionRecord
+from .runtime import Budget, OpenSession
+
+Progress = Callable[[str], None]
+
+
+class SessionView(BaseModel):
+    """An open session as commands report it."""
+
+    sid: str
+    ticket_id: str
+    actor: str
+    worktree: str
+    task: str
+    base_commit: str
+    started_at: datetime
+    epoch: int = Field(description="Fencing epoch of the session's lease.")
+    expires_at: datetime = Field(description="When the lease lapses unless renewed.")
+    live: bool = Field(description="The lease is still held by this session and not expired.")
+    scope_allow: list[str]
+    scope_deny: list[str]
+
+
+class StartResult(BaseModel):
+    session: SessionView
+    bootstrap: str = Field(description="The prompt to give the agent.")
+    abandoned: list[str] = Field(description="Dead sessions this start recovered (sealed as abandoned).")
+
+
+class StatusResult(BaseModel):
+    frozen: str | None = Field(description="The freeze reason while `exo freeze` is in force.")
+    current: SessionView | None = Field(description="The session open in this worktree.")
+    sessions: list[SessionView] = Field(description="Every open session of the clone, all worktrees.")
+    stale: list[str] = Field(description="Open sessions whose lease expired or was lost (recoverable).")
+
+
+class FinishResult(BaseModel):
+    """`ok` when the session is closed; otherwise it stays open and `error` says why."""
+
+    ok: bool
+    session: SessionView
+    outcome: Literal["finished", "handed_off", "refused"]
+    drift: drift.DriftReport
+    checks: list[checks.CheckRun]
+    commit: str | None = Field(description="The closeout commit (records only).")
+    audit: Anchor | None = Field(description="Sealed head of the session's audit stream.")
+    lease: Lease | None = Field(default=None, description="After a handoff: the lease granted to the next actor.")
+    error: dict[str, str] | None = Field(default=None, description="code, message, hint when refused.")
+
+
+def view(root: Path, session: OpenSession, now: datetime | None = None) -> SessionView:
+    stored = inspect_lock(root, session.ticket_id)
+    live = stored is not None and stored.lease_id == session.lease.lease_id and stored.live(ids.moment(now))
+    lease = stored if stored is not None and stored.lease_id == session.lease.lease_id else session.lease
+    return SessionView(
+        sid=session.sid,
+        ticket_id=session.ticket_id,
+        actor=session.actor,
+        worktree=session.worktree,
+        task=session.task,
+        base_commit=session.base_commit,
+        started_at=session.started_at,
+        epoch=lease.epoch,
+        expires_at=lease.expires_at,
+        live=live,
+        scope_allow=list(session.fence.get("allow_globs", [])),
+        scope_deny=list(session.fence.get("deny_globs", [])),
+    )
+
+
+def start(
+    root: Path, actor: str, *, ticket_id: str | None = None, task: str = "", now: datetime | None = None
+) -> StartResult:
+    """Open a session in this worktree and return its bootstrap prompt.
+
+    Uses the lease `exo next` took, or acquires one (taking over an expired lease, whose dead
+    session is sealed as abandoned). Raises GovernanceError (FROZEN, SESSION_OPEN, TICKET_NOT_FOUND,
+    TICKET_BLOCKED, NO_TICKET, GOVERNANCE_STALE, ...), LockError(LOCK_HELD), InputError.
+    """
+    at = ids.moment(now)
+    ids.actor(actor)
+    if ticket_id is not None:
+        ids.ticket_id(ticket_id)
+    gov = load_governance(root)
+    if gov.frozen is not None:
+        raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
+    config = load_config(root)
+    base = git.head(root)
+    abandoned: list[str] = []
+    with file_lock(root, runtime.pointer(root)):
+        mine = runtime.current(root)
+        if mine is not None:
+            if view(root, mine, at).live:
+                raise GovernanceError(
+                    f"session {mine.sid} ({mine.actor} on {mine.ticket_id}) is open in this worktree",
+                    code="SESSION_OPEN",
+                )
+            abandoned.append(abandon(root, mine, "its lease lapsed and a new session started in its worktree", at))
+        ticket = tickets.read(root, ticket_id or _claimed(root, actor, at))
+        _startable(root, ticket)
+        lease = _lease_for(root, ticket, actor, config, at)
+        for dead in runtime.all_open(root):
+            if dead.ticket_id == ticket.id and dead.lease.lease_id != lease.lease_id:
+                abandoned.append(abandon(root, dead, f"ticket {ticket.id} was taken over by {actor}", at))
+        session = _open(root, ticket, actor, task, base, lease, gov.lock_sha256, _pinned(root, ticket, gov, config), at)
+        runtime.bind(root, session)
+        append_audit(
+            root,
+            session.sid,
+            "session.started",
+            {
+                "ticket_id": ticket.id,
+                "actor": actor,
+                "task": task,
+                "base_commit": base,
+                "lease_epoch": lease.epoch,
+                "fence_sha256": session.fence_sha256,
+                "ticket_sha256": session.ticket_sha256,
+                "governance_sha256": gov.lock_sha256,
+                "abandoned": abandoned,
+            },
+            now=at,
+        )
+    prompt = bootstrap.render(
+        session,
+        ticket,
+        gov,
+        session.budget,
+        session.checks,
+        _siblings(root, session, at),
+        records.load_all(root),
+        config.bootstrap_max_chars,
+    )
+    return StartResult(session=view(root, session, at), bootstrap=prompt, abandoned=abandoned)
+
+
+def status(root: Path, *, now: datetime | None = None) -> StatusResult:
+    """The freeze, this worktree's session and every open session (with stale ones flagged)."""
+    at = ids.moment(now)
+    views = [view(root, s, at) for s in runtime.all_open(root)]
+    mine = runtime.current(root)
+    return StatusResult(
+        frozen=freeze_state(root).reason,
+        current=next((v for v in views if mine and v.sid == mine.sid), None),
+        sessions=views,
+        stale=[v.sid for v in views if not v.live],
+    )
+
+
+def heartbeat(root: Path, actor: str, *, now: datetime | None = None) -> SessionView:
+    """Renew this worktree's session lease. Raises LockError(LOCK_LOST) once it expired or was taken."""
+    at = ids.moment(now)
+    session = _mine(root, actor)
+    renewed = renew_lock(root, session.lease, now=at)
+    session.lease = renewed
+    runtime.save(root, session)
+    append_audit(
+        root,
+        session.sid,
+        "session.heartbeat",
+        {"epoch": renewed.epoch, "expires_at": renewed.expires_at.isoformat()},
+        now=at,
+    )
+    return view(root, session, at)
+
+
+def finish(
+    root: Path,
+    actor: str,
+    *,
+    summary: str = "",
+    set_status: str = "review",
+    accept_drift: str | None = None,
+    follow_ups: list[str] | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> FinishResult:
+    """Check drift, run the checks, write and commit the records, release the lease.
+
+    Any violation (unless a human accepts it with a reason) or failed check returns ok=false with
+    the session left open. Raises SESSION_NOT_FOUND, LOCK_LOST, NOT_ALLOWED, INVALID_ARGUMENT.
+    """
+    if set_status not in ("review", "done"):
+        raise InputError("--set-status takes review or done", code="INVALID_ARGUMENT")
+    return _close(root, actor, "finished", summary, follow_ups or [], accept_drift, None, set_status, now, progress)
+
+
+def handoff(
+    root: Path,
+    actor: str,
+    *,
+    to: str,
+    summary: str,
+    next_steps: list[str] | None = None,
+    tried: list[str] | None = None,
+    accept_drift: str | None = None,
+    now: datetime | None = None,
+) -> FinishResult:
+    """Close the session with a handoff record and transfer the lease to `to`.
+
+    Drift is checked as at finish (no checks are run: the work is unfinished by nature).
+    """
+    if not summary.strip():
+        raise InputError("a handoff needs a summary", code="INVALID_ARGUMENT")
+    note = Handoff(to=ids.actor(to), summary=summary, next_steps=next_steps or [], tried=tried or [])
+    return _close(root, actor, "handed_off", summary, [], accept_drift, note, None, now, None)
+
+
+def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> str:
+    """Seal a dead session's partial audit as abandoned and forget it. Returns its id."""
+    worktree = Path(session.worktree)
+    try:
+        append_audit(
+            worktree, session.sid, "session.abandoned", {"reason": reason, "epoch": session.lease.epoch}, now=at
+        )
+        seal_audit(worktree, session.sid, now=at)
+    except ExoError:
+        pass  # the worktree is gone or its stream is damaged: doctor reports it; the lease is what matters
+    runtime.close(root, session)
+    return session.sid
+
+
+# --- internals
+
+
+def _close(
+    root: Path,
+    actor: str,
+    outcome: Literal["finished", "handed_off"],
+    summary: str,
+    follow_ups: list[str],
+    accept_drift: str | None,
+    note: Handoff | None,
+    set_status: str | None,
+    now: datetime | None,
+    progress: Progress | None,
+) -> FinishResult:
+    at = ids.moment(now)
+    say = progress or (lambda _line: None)
+    with file_lock(root, runtime.pointer(root)):
+        session = _mine(root, actor)
+        if accept_drift is not None and not actor.startswith("human:"):
+            raise GovernanceError(f"{actor} may not accept drift: only a human can", code="NOT_ALLOWED")
+        here = view(root, session, at)
+        if not here.live:
+            raise LockError(
+                f"the lease of session {session.sid} on {session.ticket_id} expired or was taken over",
+                code="LOCK_LOST",
+            )
+        gov = load_governance(root)
+        say("measuring drift")
+        report = drift.compute(root, session, gov, runtime.fence_of(session), session.budget)
+        if not report.ok and not accept_drift:
+            return _refuse(root, session, here, report, [], at, "DRIFT", _drift_message(report))
+        ran = checks.run_all(root, session.checks, session.check_timeout_seconds, say) if outcome == "finished" else []
+        failed = [c.command for c in ran if not c.passed]
+        if failed:
+            return _refuse(
+                root, session, here, report, ran, at, "CHECKS_FAILED", "failing checks: " + ", ".join(failed)
+            )
+        if accept_drift and not report.ok:
+            append_audit(
+                root,
+                session.sid,
+                "drift.accepted",
+                {"actor": actor, "reason": accept_drift, "violations": [v.path for v in report.violations]},
+                now=at,
+            )
+        event = "session.finished" if outcome == "finished" else "session.handed_off"
+        append_audit(root, session.sid, event, _close_data(report, ran, set_status, note), now=at)
+        seq, head = seal_audit(root, session.sid, now=at)
+        anchor = Anchor(stream=session.sid, seq=seq, h=head, source=f".exo/sessions/{session.sid}.json")
+        record = _record(session, outcome, summary, follow_ups, accept_drift, note, set_status, report, ran, anchor, at)
+        paths = records.write(root, record)
+        if set_status is not None:
+            tickets.update(root, session.ticket_id, {"status": set_status})
+            paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
+        paths += [p for p in records.own_paths(session.sid)[2:] if (root / p).exists()]
+        say("committing the session records")
+        commit = git.commit_only(root, paths, _message(session, outcome), _trailers(session, anchor))
+        release_lock(root, session.lease)
+        passed_on = _pass_on(root, session, note, at)
+        runtime.close(root, session)
+    return FinishResult(
+        ok=True,
+        session=here,
+        outcome=outcome,
+        drift=report,
+        checks=ran,
+        commit=commit,
+        audit=anchor,
+        lease=passed_on,
+    )
+
+
+def _refuse(
+    root: Path,
+    session: OpenSession,
+    here: SessionView,
+    report: drift.DriftReport,
+    ran: list[checks.CheckRun],
+    at: datetime,
+    code: str,
+    message: str,
+) -> FinishResult:
+    append_audit(
+        root,
+        session.sid,
+        "session.refused",
+        {
+            "code": code,
+            "violations": [f"{v.kind}:{v.path}" for v in report.violations],
+            "failed_checks": [c.command for c in ran if not c.passed],
+        },
+        now=at,
+    )
+    error = GovernanceError(message, code=code)
+    return FinishResult(
+        ok=False,
+        session=here,
+        outcome="refused",
+        drift=report,
+        checks=ran,
+        commit=None,
+        audit=None,
+        error=error.to_dict(),
+    )
+
+
+def _drift_message(report: drift.DriftReport) -> str:
+    lines = [f"{len(report.violations)} violation(s); the session stays open:"]
+    lines += [f"  {v.kind}: {v.path} - {v.reason}" for v in report.violations]
+    return "\n".join(lines)
+
+
+def _close_data(
+    report: drift.DriftReport, ran: list[checks.CheckRun], set_status: str | None, note: Handoff | None
+) -> dict[str, object]:
+    data: dict[str, object] = {
+        "files": len(report.files),
+        "lines": report.lines_added + report.lines_removed,
+        "violations": len(report.violations),
+        "drift_score_bp": round(report.score * 10000),  # basis points: hashed records hold no floats
+        "checks": {c.command: c.passed for c in ran},
+        "status": set_status or "",
+    }
+    if note is not None:
+        data["handoff_to"] = note.to
+    return data
+
+
+def _record(
+    session: OpenSession,
+    outcome: Literal["finished", "handed_off"],
+    summary: str,
+    follow_ups: list[str],
+    accept_drift: str | None,
+    note: Handoff | None,
+    set_status: str | None,
+    report: drift.DriftReport,
+    ran: list[checks.CheckRun],
+    anchor: Anchor,
+    at: datetime,
+) -> SessionRecord:
+    return SessionRecord(
+        sid=session.sid,
+        ticket_id=session.ticket_id,
+        actor=session.actor,
+        outcome=outcome,
+        task=session.task,
+        started_at=session.started_at,
+        ended_at=at,
+        base_commit=session.base_commit,
+        scope_allow=list(session.fence.get("allow_globs", [])),
+        scope_deny=list(session.fence.get("deny_globs", [])),
+        fence_sha256=session.fence_sha256,
+        ticket_sha256=session.ticket_sha256,
+        governance_sha256=session.governance_sha256,
+        lease_epoch=session.lease.epoch,
+        drift=report,
+        accepted_drift=accept_drift if not report.ok else None,
+        checks=ran,
+        summary=summary,
+        follow_ups=follow_ups,
+        status_set=set_status,
+        handoff=note,
+        audit=anchor,
+    )
+
+
+def _message(session: OpenSession, outcome: str) -> str:
+    verb = "finish" if outcome == "finished" else "hand off"
+    return f"exo: {verb} session on {session.ticket_id}\n\nSession {session.sid} by {session.actor}."
+
+
+def _trailers(session: OpenSession, anchor: Anchor) -> dict[str, str]:
+    return {
+        "Exo-Session": session.sid,
+        "Exo-Ticket": session.ticket_id,
+        "Exo-Actor": session.actor,
+        "Exo-Audit": f"{anchor.seq}:{anchor.h}",
+    }
+
+
+def _pass_on(root: Path, session: OpenSession, note: Handoff | None, at: datetime) -> Lease | None:
+    if note is None:
+        return None
+    try:
+        return acquire_lock(root, session.ticket_id, note.to, session.lease.ttl_seconds, now=at)
+    except LockError:
+        return None  # someone claimed it in between: the handoff record still tells the story
+
+
+def _mine(root: Path, actor: str) -> OpenSession:
+    session = runtime.current(root)
+    if session is None:
+        raise GovernanceError("no session is open in this worktree", code="SESSION_NOT_FOUND")
+    if actor != session.actor and not actor.startswith("human:"):
+        raise GovernanceError(f"session {session.sid} belongs to {session.actor}, not {actor}", code="NOT_ALLOWED")
+    return session
+
+
+def _claimed(root: Path, actor: str, at: datetime) -> str:
+    """The ticket `actor` claimed with `exo next` (a live lease no open session uses)."""
+    used = {s.lease.lease_id for s in runtime.all_open(root)}
+    held = sorted(
+        t for t, lease in dispatch.live_leases(root, at).items() if lease.holder == actor and lease.lease_id not in used
+    )
+    if len(held) == 1:
+        return held[0]
+    if not held:
+        raise GovernanceError(
+            f"{actor} holds no claimed ticket", code="NO_TICKET", hint="run `exo next`, or pass --ticket-id"
+        )
+    raise InputError(f"{actor} holds leases on {', '.join(held)}", code="INVALID_ARGUMENT", hint="pass --ticket-id")
+
+
+def _startable(root: Path, ticket: tickets.Ticket) -> None:
+    if ticket.status in ("done", "cancelled"):
+        raise GovernanceError(f"ticket {ticket.id} is {ticket.status}", code="TICKET_BLOCKED")
+    everything = tickets.load_all(root)
+    waiting = [d for d in ticket.depends_on if d not in everything or everything[d].status != "done"]
+    if waiting:
+        raise GovernanceError(f"ticket {ticket.id} waits on {', '.join(waiting)}", code="TICKET_BLOCKED")
+
+
+def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, at: datetime) -> Lease:
+    stored = inspect_lock(root, ticket.id)
+    if stored is not None and stored.live(at):
+        if stored.holder != actor:
+            until = stored.expires_at.isoformat(timespec="seconds")
+            raise LockError(f"ticket {ticket.id} is leased to {stored.holder} until {until}", code="LOCK_HELD")
+        busy = [s for s in runtime.all_open(root) if s.lease.lease_id == stored.lease_id]
+        if busy:
+            raise GovernanceError(
+                f"ticket {ticket.id} already has open session {busy[0].sid} in {busy[0].worktree}",
+                code="SESSION_OPEN",
+            )
+        return stored  # the lease `exo next` took
+    return acquire_lock(root, ticket.id, actor, config.lease_ttl_seconds, now=at)
+
+
+def _pinned(root: Path, ticket: tickets.Ticket, gov: Governance, config: Config) -> tuple[list[str], int, Budget]:
+    """Checks and budget, fixed at start so that editing the ticket mid-session changes nothing."""
+    commands = list(ticket.checks)
+    for rule in gov.rules_of("require_checks"):
+        commands += rule["commands"]
+    commands += config.checks
+    rule_budget = next(iter(gov.rules_of("budget")), {})
+    budget = Budget(
+        max_files=ticket.budget.max_files or rule_budget.get("max_files") or config.budget.max_files,
+        max_lines=ticket.budget.max_lines or rule_budget.get("max_lines") or config.budget.max_lines,
+    )
+    timeouts = [rule["timeout_seconds"] for rule in gov.rules_of("require_checks")]
+    return list(dict.fromkeys(commands)), max([config.check_timeout_seconds, *timeouts]), budget
+
+
+def _open(
+    root: Path,
+    ticket: tickets.Ticket,
+    actor: str,
+    task: str,
+    base: str,
+    lease: Lease,
+    governance_sha256: str,
+    pinned: tuple[list[str], int, Budget],
+    at: datetime,
+) -> OpenSession:
+    sid = runtime.new_sid(at)
+    fence = Fence.from_globs(ticket.scope.allow, ticket.scope.deny, exo_paths=records.own_paths(sid)).to_dict()
+    commands, timeout, budget = pinned
+    return OpenSession(
+        sid=sid,
+        ticket_id=ticket.id,
+        actor=actor,
+        worktree=str(root),
+        task=task,
+        base_commit=base,
+        started_at=at,
+        lease=lease,
+        fence=fence,
+        fence_sha256=runtime.fence_sha256(fence),
+        ticket_sha256=hashlib.sha256(tickets.path_of(root, ticket.id).read_bytes()).hexdigest(),
+        governance_sha256=governance_sha256,
+        hooks=drift.hooks_fingerprint(root),
+        checks=commands,
+        check_timeout_seconds=timeout,
+        budget=budget,
+    )
+
+
+def _siblings(root: Path, session: OpenSession, at: datetime) -> list[bootstrap.Sibling]:
+    others = [s for s in runtime.all_open(root) if s.sid != session.sid]
+    if not others:
+        return []
+    mine = runtime.fence_of(session)
+    samples = git.paths_z(root, "ls-files", "-z")
+    return [
+        bootstrap.Sibling(
+            sid=other.sid,
+            actor=other.actor,
+            ticket_id=other.ticket_id,
+            scope=list(other.fence.get("allow_globs", [])),
+            overlap=dispatch.overlap(mine, Fence.from_dict(other.fence), samples),
+            live=view(root, other, at).live,
+        )
+        for other in others
+    ]

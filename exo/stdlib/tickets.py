@@ -1,0 +1,310 @@
+"""Tickets: `.exo/tickets/<id>.yaml`, validated on every read and write, listed through a parse cache."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from exo.kernel import ExoError, Fence, GovernanceError, InputError, ids
+from exo.kernel.fs import atomic_write, file_lock, read_file, state_dir
+from exo.kernel.yamldoc import YamlProblem, load
+
+TICKETS = ".exo/tickets"
+MAX_BYTES = 256 * 1024
+Status = Literal["todo", "active", "review", "done", "blocked", "cancelled"]
+STATUSES: tuple[Status, ...] = ("todo", "active", "review", "done", "blocked", "cancelled")
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read aloud and typed
+
+
+def _globs(value: list[str]) -> list[str]:
+    try:
+        Fence.from_globs(value)  # the same validation and compilation a session's fence gets
+    except InputError as exc:
+        raise ValueError(exc.message) from exc
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scope(_Strict):
+    allow: list[str] = Field(min_length=1, description="gitignore-style globs the session may write.")
+    deny: list[str] = Field(default_factory=list, description="Globs excluded from `allow`.")
+
+    _check_allow = field_validator("allow")(_globs)
+    _check_deny = field_validator("deny")(_globs)
+
+
+class TicketBudget(_Strict):
+    max_files: int | None = Field(default=None, ge=1, description="Files the session may change.")
+    max_lines: int | None = Field(default=None, ge=1, description="Lines it may add plus remove.")
+
+
+class Ticket(_Strict):
+    """One unit of work: what to do, which paths it may touch, its budget and checks."""
+
+    version: Literal[1] = Field(default=1, description="Ticket format version.")
+    id: str = Field(pattern=f"^{ids.ID_RE.pattern}$", description="Ticket id.")
+    title: str = Field(min_length=1, max_length=200, description="One line saying what to do.")
+    body: str = Field(default="", max_length=100_000, description="Details, acceptance criteria.")
+    status: Status = Field(default="todo", description="todo, active, review, done, blocked or cancelled.")
+    priority: int = Field(default=3, ge=1, le=5, description="1 highest ... 5 lowest.")
+    depends_on: list[str] = Field(default_factory=list, description="Tickets that must be done first.")
+    scope: Scope = Field(description="Paths a session on this ticket may write.")
+    budget: TicketBudget = Field(default_factory=TicketBudget, description="Size limit of a session.")
+    checks: list[str] = Field(default_factory=list, description="Commands session-finish must pass.")
+    labels: list[str] = Field(default_factory=list, description="Free-form labels.")
+    created_at: datetime = Field(description="When the ticket was created (UTC).")
+    created_by: str = Field(description="Actor that created it.")
+
+    @field_validator("depends_on")
+    @classmethod
+    def _dep_ids(cls, value: list[str]) -> list[str]:
+        for dep in value:
+            if not ids.ID_RE.fullmatch(dep):
+                raise ValueError(f"{dep!r} is not a ticket id")
+        return value
+
+    @field_validator("checks")
+    @classmethod
+    def _commands(cls, value: list[str]) -> list[str]:
+        if any(not command.strip() for command in value):
+            raise ValueError("a check command is empty")
+        return value
+
+    @field_validator("created_by")
+    @classmethod
+    def _actor(cls, value: str) -> str:
+        return ids.actor(value)
+
+
+class TicketList(BaseModel):
+    """Tickets in dispatch-independent order (priority, then age, then id)."""
+
+    tickets: list[Ticket]
+
+
+def path_of(root: Path, ticket_id: str) -> Path:
+    return root / TICKETS / f"{ids.ticket_id(ticket_id)}.yaml"
+
+
+def new_id() -> str:
+    """A short random id (`t` + 7 characters, ~35 bits): tickets are created on many branches at once."""
+    return "t" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(7))
+
+
+def parse(raw: bytes, where: str) -> Ticket:
+    """Validate a ticket file's bytes. Raises GovernanceError(TICKET_INVALID) naming the field and line."""
+
+    def bad(message: str) -> GovernanceError:
+        return GovernanceError(f"{where}: {message}", code="TICKET_INVALID")
+
+    if len(raw) > MAX_BYTES:
+        raise bad(f"larger than {MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+        data, lines = load(text)
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text") from None
+    except YamlProblem as exc:
+        raise bad(f"line {exc.line}: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad("a ticket is a YAML mapping of fields")
+    try:
+        return Ticket.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        line = lines.get(str(error["loc"][0]), 1) if error["loc"] else 1
+        what = (
+            "unknown field" if error["type"] == "extra_forbidden" else str(error["msg"]).removeprefix("Value error, ")
+        )
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise bad(f"line {line}: {key}: {what}{more}") from None
+
+
+def render(ticket: Ticket) -> bytes:
+    """The canonical YAML of a ticket (field order as declared, timestamps as quoted ISO strings)."""
+    doc = ticket.model_dump(mode="json")
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100).encode()
+
+
+def read(root: Path, ticket_id: str) -> Ticket:
+    """Load one ticket. Raises GovernanceError(TICKET_NOT_FOUND / TICKET_INVALID), InputError(INVALID_ID)."""
+    path = path_of(root, ticket_id)
+    raw = read_file(path)
+    if raw is None:
+        raise GovernanceError(f"no ticket {ticket_id}", code="TICKET_NOT_FOUND")
+    ticket = parse(raw, f"{TICKETS}/{ticket_id}.yaml")
+    if ticket.id != ticket_id:
+        raise GovernanceError(f"{TICKETS}/{ticket_id}.yaml holds ticket id {ticket.id!r}", code="TICKET_INVALID")
+    return ticket
+
+
+def load_all(root: Path) -> dict[str, Ticket]:
+    """Every ticket by id. Files unchanged since the last call (same size and mtime) come from a
+    parse cache under the git common dir, so listing 10,000 tickets does not parse 10,000 YAML files.
+
+    Raises GovernanceError(TICKET_INVALID) for the first invalid file.
+    """
+    directory = root / TICKETS
+    cache_path = state_dir(root) / "cache" / f"tickets-{_worktree_key(root)}.json"
+    try:
+        cache: dict[str, Any] = json.loads(cache_path.read_bytes())
+    except (OSError, ValueError):
+        cache = {}
+    fresh: dict[str, Any] = {}
+    tickets: dict[str, Ticket] = {}
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        if not entry.name.endswith(".yaml") or entry.name.startswith("."):
+            continue
+        stat = entry.stat()
+        stamp = [stat.st_mtime_ns, stat.st_size]
+        hit = cache.get(entry.name)
+        if hit is not None and hit[0] == stamp:
+            ticket = Ticket.model_validate(hit[1])
+        else:
+            ticket = parse(Path(entry.path).read_bytes(), f"{TICKETS}/{entry.name}")
+        if f"{ticket.id}.yaml" != entry.name:
+            raise GovernanceError(f"{TICKETS}/{entry.name} holds ticket id {ticket.id!r}", code="TICKET_INVALID")
+        fresh[entry.name] = [stamp, ticket.model_dump(mode="json")]
+        tickets[ticket.id] = ticket
+    if fresh != cache:
+        with contextlib.suppress(ExoError):  # the cache only saves time: a read-only state dir costs speed
+            atomic_write(cache_path, json.dumps(fresh, separators=(",", ":")).encode())
+    return tickets
+
+
+def list_tickets(root: Path, status: str | None = None) -> TicketList:
+    """Tickets (optionally of one status), highest priority first, then oldest, then by id."""
+    if status is not None and status not in STATUSES:
+        raise InputError(f"unknown status {status!r}", code="INVALID_ARGUMENT", hint="one of " + ", ".join(STATUSES))
+    tickets = [t for t in load_all(root).values() if status is None or t.status == status]
+    tickets.sort(key=lambda t: (t.priority, t.created_at, t.id))
+    return TicketList(tickets=tickets)
+
+
+def create(
+    root: Path,
+    actor: str,
+    *,
+    title: str,
+    scope: list[str],
+    deny: list[str] | None = None,
+    ticket_id: str | None = None,
+    priority: int = 3,
+    depends_on: list[str] | None = None,
+    max_files: int | None = None,
+    max_lines: int | None = None,
+    checks: list[str] | None = None,
+    body: str = "",
+    labels: list[str] | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """Create and write a ticket. Raises InputError (INVALID_ID, INVALID_PATTERN, INVALID_ARGUMENT),
+    GovernanceError (TICKET_EXISTS, TICKET_NOT_FOUND for a missing dependency, TICKET_INVALID)."""
+    wanted = ids.ticket_id(ticket_id) if ticket_id is not None else new_id()
+    ticket = _build(
+        id=wanted,
+        title=title,
+        body=body,
+        priority=priority,
+        depends_on=depends_on or [],
+        scope={"allow": scope, "deny": deny or []},
+        budget={"max_files": max_files, "max_lines": max_lines},
+        checks=checks or [],
+        labels=labels or [],
+        created_at=ids.moment(now),
+        created_by=ids.actor(actor),
+    )
+    path = path_of(root, ticket.id)
+    with file_lock(root, root / TICKETS):
+        if path.exists():
+            raise GovernanceError(f"ticket {ticket.id} already exists", code="TICKET_EXISTS")
+        _check_graph(root, ticket)
+        atomic_write(path, render(ticket))
+    return ticket
+
+
+def update(root: Path, ticket_id: str, changes: dict[str, Any]) -> Ticket:
+    """Apply field changes (validated as a whole) to a ticket and write it.
+
+    Raises GovernanceError (TICKET_NOT_FOUND, TICKET_INVALID), InputError(INVALID_ARGUMENT).
+    """
+    unknown = set(changes) - {
+        "title",
+        "body",
+        "status",
+        "priority",
+        "depends_on",
+        "scope",
+        "budget",
+        "checks",
+        "labels",
+    }
+    if unknown:
+        raise InputError(f"cannot update {', '.join(sorted(unknown))}", code="INVALID_ARGUMENT")
+    with file_lock(root, root / TICKETS):
+        current = read(root, ticket_id)
+        ticket = _build(**{**current.model_dump(), **changes})
+        if "depends_on" in changes:
+            _check_graph(root, ticket)
+        atomic_write(path_of(root, ticket_id), render(ticket))
+    return ticket
+
+
+def _build(**fields: Any) -> Ticket:
+    try:
+        return Ticket.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        code = "INVALID_PATTERN" if key.startswith("scope") else "INVALID_ARGUMENT"
+        raise InputError(f"{key}: {message}", code=code) from None
+
+
+def _check_graph(root: Path, ticket: Ticket) -> None:
+    """Dependencies must exist and may not form a cycle through `ticket`."""
+    tickets = load_all(root)
+    tickets[ticket.id] = ticket
+    for dep in ticket.depends_on:
+        if dep not in tickets:
+            raise GovernanceError(f"ticket {ticket.id} depends on {dep}, which does not exist", code="TICKET_NOT_FOUND")
+    path = _cycle(tickets, ticket.id)
+    if path:
+        raise GovernanceError(f"dependency cycle: {' -> '.join(path)}", code="TICKET_INVALID")
+
+
+def _cycle(tickets: dict[str, Ticket], start: str) -> list[str]:
+    """A dependency path from `start` back to itself, or [] if there is none."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for dep in tickets[node].depends_on if node in tickets else []:
+            if dep == start:
+                return [*path, dep]
+            if dep not in seen:
+                seen.add(dep)
+                stack.append((dep, [*path, dep]))
+    return []
+
+
+def _worktree_key(root: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
