@@ -55,6 +55,18 @@ def exo_repo(git_repo: Path) -> Path:
     return git_repo
 
 
+@pytest.fixture
+def governed(exo_repo: Path) -> Path:
+    """`exo_repo` with .exo committed and two tickets: T1 (src/**) and T2 (docs/**)."""
+    from exo.stdlib import tickets
+
+    tickets.create(exo_repo, "human:test@example.com", title="Build the app", scope=["src/**"], ticket_id="T1")
+    tickets.create(exo_repo, "human:test@example.com", title="Write docs", scope=["docs/**"], ticket_id="T2")
+    git(exo_repo, "add", "-A")
+    git(exo_repo, "commit", "-qm", "govern")
+    return exo_repo
+
+
 @dataclass
 class Run:
     code: int
@@ -77,10 +89,10 @@ def exo(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | N
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under root (except .git/objects), for "nothing changed" assertions."""
+    """Every file under root (except git objects, lock files and caches), for "nothing changed" assertions."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if path.is_file() and not rel.startswith(".git/objects") and not rel.startswith(".git/exo/locks"):
+        if path.is_file() and not rel.startswith((".git/objects", ".git/exo/locks", ".git/exo/cache")):
             out[rel] = path.read_bytes()
     return out

@@ -47,16 +47,19 @@ class DriftReport(BaseModel):
 
 
 def hooks_fingerprint(root: Path) -> dict[str, str]:
-    """sha256 of every file in the effective hooks directory, and the core.hooksPath setting."""
-    setting = git.config_value(root, "core.hooksPath")
-    directory = (root / setting) if setting else Path(git.run(root, "rev-parse", "--git-common-dir"))
-    if not setting:
-        directory = (root / directory if not directory.is_absolute() else directory) / "hooks"
-    prints = {"config:core.hooksPath": setting or ""}
-    if directory.is_dir():
-        for entry in sorted(directory.iterdir()):
-            if entry.is_file():
-                prints[f"hooks/{entry.name}"] = hashlib.sha256(entry.read_bytes()).hexdigest()
+    """sha256 of every active hook in `.git/hooks` and in a configured `core.hooksPath`, plus that
+    setting itself (`*.sample` files are inert and left out)."""
+    setting = git.config_value(root, "core.hooksPath") or ""
+    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
+    places = {"hooks": (root / common if not common.is_absolute() else common) / "hooks"}
+    if setting:
+        places["hooksPath"] = root / setting
+    prints = {"config:core.hooksPath": setting}
+    for label, directory in places.items():
+        if directory.is_dir():
+            for entry in sorted(directory.iterdir()):
+                if entry.is_file() and not entry.name.endswith(".sample"):
+                    prints[f"{label}/{entry.name}"] = hashlib.sha256(entry.read_bytes()).hexdigest()
     return prints
 
 
@@ -157,6 +160,7 @@ def _hook_tamper(before: dict[str, str], after: dict[str, str]) -> list[Violatio
         if before.get(name) != after.get(name):
             what = "added" if name not in before else "removed" if name not in after else "changed"
             shown = ".git/" + name if name.startswith("hooks/") else name.removeprefix("config:")
+            shown = shown.replace("hooksPath/", "core.hooksPath:", 1)
             out.append(
                 Violation(kind="hook_tamper", path=shown, reason=f"git hook configuration {what} during the session")
             )

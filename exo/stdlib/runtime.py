@@ -124,3 +124,23 @@ def fence_of(session: OpenSession) -> Fence:
     if fence_sha256(session.fence) != session.fence_sha256:
         raise StateError(f"the fence snapshot of session {session.sid} was modified", code="IO_ERROR")
     return Fence.from_dict(session.fence)
+
+
+def note_exo_write(root: Path, rel: str, data: bytes) -> None:
+    """Remember that exo wrote `rel` (inside `.exo/`) during this worktree's open session, so drift
+    does not count it against the agent (only while the file still holds exactly these bytes)."""
+    session = current(root)
+    if session is not None:
+        session.exo_writes[rel] = hashlib.sha256(data).hexdigest()
+        save(root, session)
+
+
+def current_writes(root: Path, session: OpenSession) -> list[str]:
+    """The `.exo/` files exo wrote during `session` that still hold what it wrote."""
+    fresh = load(root, session.sid) or session
+    out = []
+    for rel, digest in sorted(fresh.exo_writes.items()):
+        data = read_file(root / rel)
+        if data is not None and hashlib.sha256(data).hexdigest() == digest:
+            out.append(rel)
+    return out

@@ -314,6 +314,7 @@ def _close(
             tickets.update(root, session.ticket_id, {"status": set_status})
             paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
         paths += [p for p in records.own_paths(session.sid)[2:] if (root / p).exists()]
+        paths += [p for p in runtime.current_writes(root, session) if p not in paths]
         say("committing the session records")
         commit = git.commit_only(root, paths, _message(session, outcome), _trailers(session, anchor))
         release_lock(root, session.lease)

@@ -17,6 +17,8 @@ from exo.kernel import ExoError, Fence, GovernanceError, InputError, ids
 from exo.kernel.fs import atomic_write, file_lock, read_file, state_dir
 from exo.kernel.yamldoc import YamlProblem, load
 
+from . import runtime
+
 TICKETS = ".exo/tickets"
 MAX_BYTES = 256 * 1024
 Status = Literal["todo", "active", "review", "done", "blocked", "cancelled"]
@@ -235,7 +237,7 @@ def create(
         if path.exists():
             raise GovernanceError(f"ticket {ticket.id} already exists", code="TICKET_EXISTS")
         _check_graph(root, ticket)
-        atomic_write(path, render(ticket))
+        _write(root, ticket)
     return ticket
 
 
@@ -262,8 +264,14 @@ def update(root: Path, ticket_id: str, changes: dict[str, Any]) -> Ticket:
         ticket = _build(**{**current.model_dump(), **changes})
         if "depends_on" in changes:
             _check_graph(root, ticket)
-        atomic_write(path_of(root, ticket_id), render(ticket))
+        _write(root, ticket)
     return ticket
+
+
+def _write(root: Path, ticket: Ticket) -> None:
+    data = render(ticket)
+    atomic_write(path_of(root, ticket.id), data)
+    runtime.note_exo_write(root, f"{TICKETS}/{ticket.id}.yaml", data)
 
 
 def _build(**fields: Any) -> Ticket:

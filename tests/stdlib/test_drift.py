@@ -1,0 +1,219 @@
+"""Drift corpus: one test per violation kind through real files in a real repository, uncommitted
+work included; a clean session finishes and its records verify."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from exo.kernel import verify_audit
+from exo.kernel.layout import CONSTITUTION
+from exo.stdlib import audit, sessions, tickets
+from exo.stdlib.sessions import FinishResult
+from tests.conftest import git
+
+AGENT = "agent:one"
+
+
+def start(root: Path, ticket: str = "T1") -> str:
+    return sessions.start(root, AGENT, ticket_id=ticket).session.sid
+
+
+def refused(result: FinishResult) -> dict[str, str]:
+    assert not result.ok and result.error is not None
+    return {v.path: v.kind for v in result.drift.violations}
+
+
+def write(root: Path, rel: str, text: str = "x\n") -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_clean_session_finishes_and_its_records_verify(governed: Path) -> None:
+    sid = start(governed)
+    write(governed, "src/app.py", "print('hi')\n")
+    git(governed, "add", "src/app.py")
+    git(governed, "commit", "-qm", "app")
+    write(governed, "src/util.py", "x = 1\ny = 2\n")  # uncommitted, untracked
+    result = sessions.finish(governed, AGENT, summary="built it", follow_ups=["add tests"], set_status="done")
+    assert result.ok and result.outcome == "finished", result.error
+    assert result.drift.files == ["src/app.py", "src/util.py"]
+    assert (result.drift.lines_added, result.drift.lines_removed, result.drift.score) == (3, 0, 0.0)
+    committed = git(governed, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert sorted(committed) == sorted(
+        [f".exo/sessions/{sid}.json", f".exo/mementos/{sid}.md", f".exo/audit/{sid}.jsonl", ".exo/tickets/T1.yaml"]
+    )
+    trailers = git(governed, "log", "-1", "--format=%(trailers:only,unfold)")
+    assert f"Exo-Session: {sid}" in trailers and "Exo-Ticket: T1" in trailers and f"Exo-Actor: {AGENT}" in trailers
+    assert result.audit is not None and f"Exo-Audit: {result.audit.seq}:{result.audit.h}" in trailers
+    record = json.loads((governed / f".exo/sessions/{sid}.json").read_text())
+    assert record["outcome"] == "finished" and record["summary"] == "built it"
+    assert "add tests" in (governed / f".exo/mementos/{sid}.md").read_text()
+    assert tickets.read(governed, "T1").status == "done"
+    report = audit.verify(governed, [])
+    assert report.ok and report.anchors_checked >= 1
+    events = [json.loads(line)["event"] for line in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
+    assert events == ["session.started", "session.finished", "audit.sealed"]
+    assert git(governed, "status", "--porcelain", "--", ".exo") == ""  # the records are committed
+    assert "src/util.py" in git(governed, "status", "--porcelain")  # the user's own work is left alone
+
+
+def test_out_of_scope_untracked_file(governed: Path) -> None:
+    start(governed)
+    write(governed, "docs/notes.md")
+    assert refused(sessions.finish(governed, AGENT)) == {"docs/notes.md": "out_of_scope"}
+    assert sessions.status(governed).current is not None  # left open
+
+
+def test_out_of_scope_in_a_commit_that_was_reverted_in_the_worktree(governed: Path) -> None:
+    start(governed)
+    write(governed, "docs/sneaky.md")
+    git(governed, "add", "docs/sneaky.md")
+    git(governed, "commit", "-qm", "sneak")
+    git(governed, "rm", "-q", "docs/sneaky.md")
+    git(governed, "commit", "-qm", "hide")
+    assert refused(sessions.finish(governed, AGENT)) == {"docs/sneaky.md": "out_of_scope"}
+
+
+def test_out_of_scope_staged_and_unstaged_changes(governed: Path) -> None:
+    start(governed)
+    write(governed, "README.md", "changed, unstaged\n")
+    write(governed, "docs/staged.md")
+    git(governed, "add", "docs/staged.md")
+    assert refused(sessions.finish(governed, AGENT)) == {"README.md": "out_of_scope", "docs/staged.md": "out_of_scope"}
+
+
+def test_deleting_outside_the_scope(governed: Path) -> None:
+    start(governed)
+    (governed / "README.md").unlink()
+    assert refused(sessions.finish(governed, AGENT)) == {"README.md": "out_of_scope"}
+
+
+def test_denied_by_the_constitution(governed: Path) -> None:
+    start(governed)
+    write(governed, "src/.env", "SECRET=1\n")
+    violations = refused(sessions.finish(governed, AGENT))
+    assert violations == {"src/.env": "denied"}
+
+
+def test_protected_paths_even_inside_the_scope(governed: Path) -> None:
+    tickets.update(governed, "T1", {"scope": {"allow": ["**"], "deny": []}})
+    git(governed, "commit", "-qam", "wide")
+    start(governed)
+    write(governed, ".gitattributes", "* -text\n")
+    write(governed, ".github/workflows/ci.yml", "on: push\n")
+    write(governed, ".claude/settings.json", "{}\n")
+    assert refused(sessions.finish(governed, AGENT)) == {
+        ".gitattributes": "protected",
+        ".github/workflows/ci.yml": "protected",
+        ".claude/settings.json": "protected",
+    }
+
+
+def test_budget_files_and_lines(governed: Path) -> None:
+    tickets.update(governed, "T1", {"budget": {"max_files": 2, "max_lines": 10}})
+    git(governed, "commit", "-qam", "budget")
+    start(governed)
+    for i in range(3):
+        write(governed, f"src/f{i}.py", "line\n" * 5)
+    result = sessions.finish(governed, AGENT)
+    kinds = [v.kind for v in result.drift.violations]
+    assert kinds == ["budget", "budget"] and not result.ok
+    assert {v.path for v in result.drift.violations} == {"3 files", "15 lines"}
+    assert 0 < result.drift.score <= 1
+
+
+def test_symlink_pointing_out_of_scope(governed: Path) -> None:
+    start(governed)
+    (governed / "src").mkdir()
+    os.symlink("../README.md", governed / "src/readme_link")
+    os.symlink("/etc/passwd", governed / "src/passwd_link")
+    assert refused(sessions.finish(governed, AGENT)) == {"src/readme_link": "symlink", "src/passwd_link": "symlink"}
+
+
+def test_hook_tampering(governed: Path) -> None:
+    start(governed)
+    hook = governed / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    git(governed, "config", "core.hooksPath", "/dev/null")
+    assert refused(sessions.finish(governed, AGENT)) == {
+        ".git/hooks/pre-commit": "hook_tamper",
+        "core.hooksPath": "hook_tamper",
+    }
+
+
+def test_ignored_files_count_only_when_protected_or_denied(governed: Path) -> None:
+    write(governed, ".gitignore", "build/\n*.log\n.env*\n")
+    git(governed, "add", ".gitignore")
+    git(governed, "commit", "-qm", "ignore")
+    start(governed)
+    write(governed, "src/app.py")
+    write(governed, "build/out.bin")  # ignored build output: reported, not a violation
+    write(governed, "debug.log")
+    write(governed, ".env.local", "TOKEN=1\n")  # ignored, but denied by the constitution
+    result = sessions.finish(governed, AGENT)
+    assert refused(result) == {".env.local": "denied"}
+    assert result.drift.ignored_written == [".env.local", "build/out.bin", "debug.log"]
+
+
+def test_frozen_mid_session_blocks_finish(governed: Path) -> None:
+    from exo.stdlib import freeze
+
+    start(governed)
+    write(governed, "src/app.py")
+    freeze.freeze(governed, "human:ops@example.com", "incident")
+    assert refused(sessions.finish(governed, AGENT)) == {"src/app.py": "frozen"}
+    freeze.unfreeze(governed, "human:ops@example.com")
+    assert sessions.finish(governed, AGENT).ok
+
+
+def test_a_human_may_accept_drift_and_it_is_audited(governed: Path) -> None:
+    sid = start(governed)
+    write(governed, "docs/notes.md")
+    with pytest.raises(Exception) as agent_tries:
+        sessions.finish(governed, AGENT, accept_drift="trust me")
+    assert getattr(agent_tries.value, "code", None) == "NOT_ALLOWED"
+    result = sessions.finish(governed, "human:lead@example.com", accept_drift="notes agreed in review")
+    assert result.ok
+    events = [json.loads(x) for x in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
+    accepted = next(e for e in events if e["event"] == "drift.accepted")
+    assert accepted["data"] == {
+        "actor": "human:lead@example.com",
+        "reason": "notes agreed in review",
+        "violations": ["docs/notes.md"],
+    }
+    record = json.loads((governed / f".exo/sessions/{sid}.json").read_text())
+    assert record["accepted_drift"] == "notes agreed in review"
+
+
+def test_failing_checks_keep_the_session_open(governed: Path) -> None:
+    (governed / CONSTITUTION).write_text(
+        (governed / CONSTITUTION).read_text()
+        + "\n```yaml exo-policy\nid: must-have-app\ntype: require_checks\ncommands: ['test -f src/app.py']\n```\n"
+    )
+    from exo.stdlib import governance
+
+    governance.build(governed)
+    git(governed, "commit", "-qam", "checks")
+    start(governed)
+    lines: list[str] = []
+    result = sessions.finish(governed, AGENT, progress=lines.append)
+    assert not result.ok and result.error is not None and result.error["code"] == "CHECKS_FAILED"
+    assert [c.passed for c in result.checks] == [False]
+    assert any("check 1/1" in line for line in lines)  # live progress
+    write(governed, "src/app.py")
+    assert sessions.finish(governed, AGENT).ok
+
+
+def test_every_finish_verifies_from_its_committed_anchor(governed: Path) -> None:
+    sid = start(governed)
+    result = sessions.finish(governed, AGENT)
+    assert result.ok
+    stream = governed / f".exo/audit/{sid}.jsonl"
+    stream.write_text("\n".join(stream.read_text().splitlines()[:-1]) + "\n")  # drop the seal
+    assert not audit.verify(governed, []).ok
+    assert verify_audit(governed).ok  # without the record's anchor the truncation would go unseen
