@@ -61,3 +61,18 @@ def crash_loop(root: str, ack_fd: int) -> None:
         record = append_audit(root, "crash", "test.tick", {"n": n, "pad": "x" * (n % 200)})
         os.write(ack_fd, f"{record.seq} {record.h}\n".encode())
         n += 1
+
+
+def dispatcher(root: str, actor: str, rounds: int, barrier: Barrier, results: Any) -> None:
+    """Each round: wait for the tickets, call `exo next` logic at once with the others, report."""
+    from pathlib import Path
+
+    from exo.stdlib import dispatch
+
+    for round_no in range(rounds):
+        barrier.wait()
+        try:
+            results.put((round_no, dispatch.next_ticket(Path(root), actor).ticket.id))
+        except ExoError as exc:
+            results.put((round_no, exc.code))
+        barrier.wait()

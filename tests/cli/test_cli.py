@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -24,9 +25,45 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
         assert word in result.output
 
 
-@pytest.mark.parametrize(
-    "argv", [["init"], ["build-governance"], ["check"], ["audit", "verify"], ["audit", "show"], ["demo"]]
-)
+def leaf_commands() -> list[list[str]]:
+    """Every runnable command of the real CLI, found by walking its command tree."""
+    import typer.main
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        subs = getattr(command, "commands", None)
+        if subs:
+            return [leaf for name, sub in sorted(subs.items()) for leaf in walk(sub, [*path, name])]
+        return [path]
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_the_command_tree_is_complete() -> None:
+    names = {" ".join(c) for c in leaf_commands()}
+    assert names >= {
+        "init",
+        "build-governance",
+        "check",
+        "audit verify",
+        "audit show",
+        "demo",
+        "ticket create",
+        "ticket list",
+        "ticket show",
+        "ticket update",
+        "next",
+        "session-start",
+        "session-status",
+        "status",
+        "session-heartbeat",
+        "session-finish",
+        "session-handoff",
+        "freeze",
+        "unfreeze",
+    }
+
+
+@pytest.mark.parametrize("argv", leaf_commands(), ids=" ".join)
 def test_every_command_takes_json_repo_and_actor_after_its_name(argv: list[str]) -> None:
     result = runner.invoke(app, [*argv, "--help"])
     assert result.exit_code == 0
