@@ -22,6 +22,13 @@ EXPECTED = {
     "AUDIT_VERIFY": "ok streams=2 records=6",
     "AUDIT_TAMPER_EDIT": "detected kinds=hash_mismatch",
     "AUDIT_TAMPER_TRUNCATE": "detected kinds=anchor_missing",
+    "NEXT_RACE": "distinct",
+    "NEXT_TICKETS": "T-app,T-docs",
+    "SESSION_START": "ok ticket=T-app",
+    "FINISH_REFUSED": "DRIFT out_of_scope:docs/notes.md",
+    "FINISH_CLEAN": "ok files=1",
+    "SECOND_FINISH": "ok",
+    "SESSION_RECORDS_VERIFY": "ok anchors=2",
     "DEMO": "ok",
 }
 

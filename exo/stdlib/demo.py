@@ -28,7 +28,7 @@ from exo.kernel import (
 )
 from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, LOCK
 
-from . import git, governance, scaffold
+from . import audit, git, governance, scaffold, sessions, tickets
 
 # A racer waits for a start file so that both processes are fully started before either claims.
 _RACER = """
@@ -72,6 +72,7 @@ def run_demo(keep: bool = False, on_marker: Callable[[str, str], None] | None = 
         git.init(root)
         mark("DEMO_REPO", root)
         _story(root, mark)
+        _sessions(root, mark)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -120,6 +121,67 @@ def _story(root: Path, mark: Callable[..., None]) -> None:
     stream.write_bytes(b"\n".join(original.split(b"\n")[:-2]) + b"\n")
     mark("AUDIT_TAMPER_TRUNCATE", _detected(root, anchor), "detected")
     stream.write_bytes(original)
+
+
+def _sessions(root: Path, mark: Callable[..., None]) -> None:
+    """Two agents in two worktrees: `next` hands them different tickets; one strays outside its
+    fence, finish names the path and refuses; after the fix both sessions finish and verify."""
+    tickets.create(root, "human:demo@exo.invalid", title="Build the app", scope=["src/**"], ticket_id="T-app")
+    tickets.create(root, "human:demo@exo.invalid", title="Write the guide", scope=["docs/**"], ticket_id="T-docs")
+    git.run(root, "add", "-A")
+    git.run(root, "commit", "-qm", "exo: governance and tickets")
+    second = root.parent / "worktree-two"
+    git.run(root, "worktree", "add", "-q", str(second), "-b", "agent-two")
+    picked = _race_next({root: "agent:one", second: "agent:two"})
+    mark(
+        "NEXT_RACE", "distinct" if len(set(picked.values())) == 2 else "clash:" + ",".join(picked.values()), "distinct"
+    )
+    mark("NEXT_TICKETS", ",".join(sorted(picked.values())))
+    app_tree = root if picked[root] == "T-app" else second
+    docs_tree = second if app_tree == root else root
+    one, two = ("agent:one", "agent:two") if app_tree == root else ("agent:two", "agent:one")
+    started = sessions.start(app_tree, one, task="build the app")
+    mark("SESSION_START", f"ok ticket={started.session.ticket_id}", "ok ticket=T-app")
+    (app_tree / "src").mkdir()
+    (app_tree / "src/app.py").write_text("print('hello')\n")
+    (app_tree / "docs").mkdir()
+    (app_tree / "docs/notes.md").write_text("out of my lane\n")
+    refused = sessions.finish(app_tree, one, summary="built the app")
+    stray = ",".join(f"{v.kind}:{v.path}" for v in refused.drift.violations)
+    mark(
+        "FINISH_REFUSED",
+        f"{refused.error['code'] if refused.error else 'none'} {stray}",
+        "DRIFT out_of_scope:docs/notes.md",
+    )
+    (app_tree / "docs/notes.md").unlink()
+    done = sessions.finish(app_tree, one, summary="built the app", set_status="done")
+    mark("FINISH_CLEAN", f"{'ok' if done.ok else 'failed'} files={len(done.drift.files)}", "ok files=1")
+    sessions.start(docs_tree, two, task="write the guide")
+    (docs_tree / "docs").mkdir(exist_ok=True)
+    (docs_tree / "docs/guide.md").write_text("# Guide\n")
+    other = sessions.finish(docs_tree, two, summary="wrote the guide")
+    mark("SECOND_FINISH", "ok" if other.ok else "failed", "ok")
+    verified = [audit.verify(tree, []) for tree in (app_tree, docs_tree)]
+    anchors = sum(r.anchors_checked for r in verified)
+    mark("SESSION_RECORDS_VERIFY", f"{'ok' if all(r.ok for r in verified) else 'failed'} anchors={anchors}", "ok")
+
+
+_NEXT = "from exo.cli import main; main()"
+
+
+def _race_next(agents: dict[Path, str]) -> dict[Path, str]:
+    """`exo next` in each worktree at the same moment, as separate processes."""
+    procs = {
+        tree: subprocess.Popen(
+            [sys.executable, "-c", _NEXT, "next", "--actor", actor],
+            cwd=tree,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,  # the loser's "skipped ..." note belongs to it, not to the demo
+            text=True,
+        )
+        for tree, actor in agents.items()
+    }
+    return {tree: proc.communicate(timeout=120)[0].strip() for tree, proc in procs.items()}
 
 
 def _detected(root: Path, anchor: Anchor) -> str:
