@@ -9,6 +9,11 @@ from __future__ import annotations
 
 def main() -> None:
     """Console entry point: maps any unforeseen exception to `error[INTERNAL]` and exit 3."""
+    import gc
+
+    # A command is one short process: cyclic garbage collection only costs time here (about 15% of
+    # listing 10,000 tickets) and frees nothing that process exit would not.
+    gc.disable()
     try:
         from . import audit, demo, governance, sessions, tickets  # noqa: F401 - registering their commands
         from .app import app

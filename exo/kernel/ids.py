@@ -6,6 +6,10 @@ import re
 from datetime import UTC, datetime
 
 from ._errors import InputError
+from ._patterns import validate_patterns
+
+__all__ = ["actor", "event_name", "globs", "holder", "moment", "stream_id", "ticket_id"]
+globs = validate_patterns  # glob validation (string checks, no compilation) is identifier validation too
 
 ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
 # Streams are ticket-like ids or session ids (which may start with a digit: they sort by time).

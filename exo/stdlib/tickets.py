@@ -7,8 +7,9 @@ import json
 import os
 import secrets
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -28,10 +29,15 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read a
 
 def _globs(value: list[str]) -> list[str]:
     try:
-        Fence.from_globs(value)  # the same validation and compilation a session's fence gets
+        return ids.globs(value)  # string checks only: reads stay fast; create/update also compile
     except InputError as exc:
         raise ValueError(exc.message) from exc
-    return value
+
+
+# Constraints checked inside pydantic-core (not Python validators): listing 10,000 tickets
+# validates each of them, and Python callbacks would dominate the time.
+TicketId = Annotated[str, Field(pattern=f"^{ids.ID_RE.pattern}$")]
+Command = Annotated[str, Field(pattern=r"\S", max_length=4096)]
 
 
 class _Strict(BaseModel):
@@ -60,33 +66,13 @@ class Ticket(_Strict):
     body: str = Field(default="", max_length=100_000, description="Details, acceptance criteria.")
     status: Status = Field(default="todo", description="todo, active, review, done, blocked or cancelled.")
     priority: int = Field(default=3, ge=1, le=5, description="1 highest ... 5 lowest.")
-    depends_on: list[str] = Field(default_factory=list, description="Tickets that must be done first.")
+    depends_on: list[TicketId] = Field(default_factory=list, description="Tickets that must be done first.")
     scope: Scope = Field(description="Paths a session on this ticket may write.")
     budget: TicketBudget = Field(default_factory=TicketBudget, description="Size limit of a session.")
-    checks: list[str] = Field(default_factory=list, description="Commands session-finish must pass.")
+    checks: list[Command] = Field(default_factory=list, description="Commands session-finish must pass.")
     labels: list[str] = Field(default_factory=list, description="Free-form labels.")
     created_at: datetime = Field(description="When the ticket was created (UTC).")
-    created_by: str = Field(description="Actor that created it.")
-
-    @field_validator("depends_on")
-    @classmethod
-    def _dep_ids(cls, value: list[str]) -> list[str]:
-        for dep in value:
-            if not ids.ID_RE.fullmatch(dep):
-                raise ValueError(f"{dep!r} is not a ticket id")
-        return value
-
-    @field_validator("checks")
-    @classmethod
-    def _commands(cls, value: list[str]) -> list[str]:
-        if any(not command.strip() for command in value):
-            raise ValueError("a check command is empty")
-        return value
-
-    @field_validator("created_by")
-    @classmethod
-    def _actor(cls, value: str) -> str:
-        return ids.actor(value)
+    created_by: str = Field(pattern=f"^{ids.ACTOR_RE.pattern}$", description="Actor that created it.")
 
 
 class TicketList(BaseModel):
@@ -170,24 +156,38 @@ def load_all(root: Path) -> dict[str, Ticket]:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         entries = []
+    changed = False
     for entry in entries:
         if not entry.name.endswith(".yaml") or entry.name.startswith("."):
             continue
         stat = entry.stat()
         stamp = [stat.st_mtime_ns, stat.st_size]
         hit = cache.get(entry.name)
-        if hit is not None and hit[0] == stamp:
-            ticket = Ticket.model_validate(hit[1])
+        ticket = _from_cache(hit, stamp)
+        if ticket is not None:
+            fresh[entry.name] = hit
         else:
             ticket = parse(Path(entry.path).read_bytes(), f"{TICKETS}/{entry.name}")
+            fresh[entry.name] = [stamp, ticket.model_dump(mode="json")]
+            changed = True
         if f"{ticket.id}.yaml" != entry.name:
             raise GovernanceError(f"{TICKETS}/{entry.name} holds ticket id {ticket.id!r}", code="TICKET_INVALID")
-        fresh[entry.name] = [stamp, ticket.model_dump(mode="json")]
         tickets[ticket.id] = ticket
-    if fresh != cache:
+    if changed or len(fresh) != len(cache):
         with contextlib.suppress(ExoError):  # the cache only saves time: a read-only state dir costs speed
             atomic_write(cache_path, json.dumps(fresh, separators=(",", ":")).encode())
     return tickets
+
+
+def _from_cache(hit: Any, stamp: list[int]) -> Ticket | None:
+    """The cached ticket if its file is unchanged (same mtime and size). Re-validating the cached
+    dict is ~10x cheaper than parsing YAML; a damaged entry is simply parsed again."""
+    if not isinstance(hit, list) or len(hit) != 2 or hit[0] != stamp:
+        return None
+    try:
+        return Ticket.model_validate(hit[1])
+    except ValidationError:
+        return None
 
 
 def list_tickets(root: Path, status: str | None = None) -> TicketList:
@@ -195,7 +195,7 @@ def list_tickets(root: Path, status: str | None = None) -> TicketList:
     if status is not None and status not in STATUSES:
         raise InputError(f"unknown status {status!r}", code="INVALID_ARGUMENT", hint="one of " + ", ".join(STATUSES))
     tickets = [t for t in load_all(root).values() if status is None or t.status == status]
-    tickets.sort(key=lambda t: (t.priority, t.created_at, t.id))
+    tickets.sort(key=attrgetter("priority", "created_at", "id"))
     return TicketList(tickets=tickets)
 
 
@@ -269,6 +269,7 @@ def update(root: Path, ticket_id: str, changes: dict[str, Any]) -> Ticket:
 
 
 def _write(root: Path, ticket: Ticket) -> None:
+    Fence.from_globs(ticket.scope.allow, ticket.scope.deny)  # compile once: exactly what a session will use
     data = render(ticket)
     atomic_write(path_of(root, ticket.id), data)
     runtime.note_exo_write(root, f"{TICKETS}/{ticket.id}.yaml", data)
