@@ -48,3 +48,22 @@ def test_constitution_examples_compile(git_repo: Path, example: str) -> None:
 def test_there_are_examples_of_every_rule_type() -> None:
     types = {re.search(r"^type: (\w+)", e, re.MULTILINE).group(1) for e in policy_examples()}  # type: ignore[union-attr]
     assert types == {"filesystem_deny", "filesystem_allow", "require_checks", "budget", "commit_policy"}
+
+
+def test_every_drift_kind_is_documented() -> None:
+    from exo.stdlib.drift import Kind
+
+    text = (DOCS / "sessions.md").read_text()
+    assert [kind for kind in typing.get_args(Kind) if f"`{kind}`" not in text] == []
+
+
+def test_the_drift_score_formula_is_the_documented_one() -> None:
+    from exo.stdlib.drift import Violation, _score
+    from exo.stdlib.runtime import Budget
+
+    budget = Budget(max_files=10, max_lines=100)
+    one_bad = [Violation(kind="out_of_scope", path="a", reason="r")]
+    assert _score([], 4, 10, budget) == 0.0
+    assert _score(one_bad, 4, 10, budget) == 0.175  # 0.7 * 1/4
+    assert _score([], 20, 10, budget) == 0.3  # files doubled: full budget excess
+    assert "0.7 * min(1, violating paths / changed files)" in (DOCS / "sessions.md").read_text()
