@@ -42,6 +42,17 @@ from .runtime import Budget, OpenSession
 Progress = Callable[[str], None]
 
 
+class Closing(BaseModel):
+    """How a session is being closed: by finish or by handoff, with what it says about itself."""
+
+    outcome: Literal["finished", "handed_off"]
+    summary: str = ""
+    follow_ups: list[str] = Field(default_factory=list)
+    accept_drift: str | None = None
+    note: Handoff | None = None
+    set_status: str | None = None
+
+
 class SessionView(BaseModel):
     """An open session as commands report it."""
 
@@ -220,7 +231,14 @@ def finish(
     """
     if set_status not in ("review", "done"):
         raise InputError("--set-status takes review or done", code="INVALID_ARGUMENT")
-    return _close(root, actor, "finished", summary, follow_ups or [], accept_drift, None, set_status, now, progress)
+    closing = Closing(
+        outcome="finished",
+        summary=summary,
+        follow_ups=follow_ups or [],
+        accept_drift=accept_drift,
+        set_status=set_status,
+    )
+    return _close(root, actor, closing, now, progress)
 
 
 def handoff(
@@ -241,7 +259,8 @@ def handoff(
     if not summary.strip():
         raise InputError("a handoff needs a summary", code="INVALID_ARGUMENT")
     note = Handoff(to=ids.actor(to), summary=summary, next_steps=next_steps or [], tried=tried or [])
-    return _close(root, actor, "handed_off", summary, [], accept_drift, note, None, now, None)
+    closing = Closing(outcome="handed_off", summary=summary, accept_drift=accept_drift, note=note)
+    return _close(root, actor, closing, now, None)
 
 
 def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> str:
@@ -261,22 +280,12 @@ def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> str:
 # --- internals
 
 
-def _close(
-    root: Path,
-    actor: str,
-    outcome: Literal["finished", "handed_off"],
-    summary: str,
-    follow_ups: list[str],
-    accept_drift: str | None,
-    note: Handoff | None,
-    set_status: str | None,
-    now: datetime | None,
-    progress: Progress | None,
-) -> FinishResult:
+def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progress: Progress | None) -> FinishResult:
     at = ids.moment(now)
     say = progress or (lambda _line: None)
     with file_lock(root, runtime.pointer(root)):
         session = _mine(root, actor)
+        accept_drift = closing.accept_drift
         if accept_drift is not None and not actor.startswith("human:"):
             raise GovernanceError(f"{actor} may not accept drift: only a human can", code="NOT_ALLOWED")
         here = view(root, session, at)
@@ -290,7 +299,8 @@ def _close(
         report = drift.compute(root, session, gov, runtime.fence_of(session), session.budget)
         if not report.ok and not accept_drift:
             return _refuse(root, session, here, report, [], at, "DRIFT", _drift_message(report))
-        ran = checks.run_all(root, session.checks, session.check_timeout_seconds, say) if outcome == "finished" else []
+        finishing = closing.outcome == "finished"
+        ran = checks.run_all(root, session.checks, session.check_timeout_seconds, say) if finishing else []
         failed = [c.command for c in ran if not c.passed]
         if failed:
             return _refuse(
@@ -304,26 +314,26 @@ def _close(
                 {"actor": actor, "reason": accept_drift, "violations": [v.path for v in report.violations]},
                 now=at,
             )
-        event = "session.finished" if outcome == "finished" else "session.handed_off"
-        append_audit(root, session.sid, event, _close_data(report, ran, set_status, note), now=at)
+        event = "session.finished" if finishing else "session.handed_off"
+        append_audit(root, session.sid, event, _close_data(report, ran, closing), now=at)
         seq, head = seal_audit(root, session.sid, now=at)
         anchor = Anchor(stream=session.sid, seq=seq, h=head, source=f".exo/sessions/{session.sid}.json")
-        record = _record(session, outcome, summary, follow_ups, accept_drift, note, set_status, report, ran, anchor, at)
+        record = _record(session, closing, report, ran, anchor, at)
         paths = records.write(root, record)
-        if set_status is not None:
-            tickets.update(root, session.ticket_id, {"status": set_status})
+        if closing.set_status is not None:
+            tickets.update(root, session.ticket_id, {"status": closing.set_status})
             paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
         paths += [p for p in records.own_paths(session.sid)[2:] if (root / p).exists()]
         paths += [p for p in runtime.current_writes(root, session) if p not in paths]
         say("committing the session records")
-        commit = git.commit_only(root, paths, _message(session, outcome), _trailers(session, anchor))
+        commit = git.commit_only(root, paths, _message(session, closing.outcome), _trailers(session, anchor))
         release_lock(root, session.lease)
-        passed_on = _pass_on(root, session, note, at)
+        passed_on = _pass_on(root, session, closing.note, at)
         runtime.close(root, session)
     return FinishResult(
         ok=True,
         session=here,
-        outcome=outcome,
+        outcome=closing.outcome,
         drift=report,
         checks=ran,
         commit=commit,
@@ -372,30 +382,23 @@ def _drift_message(report: drift.DriftReport) -> str:
     return "\n".join(lines)
 
 
-def _close_data(
-    report: drift.DriftReport, ran: list[checks.CheckRun], set_status: str | None, note: Handoff | None
-) -> dict[str, object]:
+def _close_data(report: drift.DriftReport, ran: list[checks.CheckRun], closing: Closing) -> dict[str, object]:
     data: dict[str, object] = {
         "files": len(report.files),
         "lines": report.lines_added + report.lines_removed,
         "violations": len(report.violations),
         "drift_score_bp": round(report.score * 10000),  # basis points: hashed records hold no floats
         "checks": {c.command: c.passed for c in ran},
-        "status": set_status or "",
+        "status": closing.set_status or "",
     }
-    if note is not None:
-        data["handoff_to"] = note.to
+    if closing.note is not None:
+        data["handoff_to"] = closing.note.to
     return data
 
 
 def _record(
     session: OpenSession,
-    outcome: Literal["finished", "handed_off"],
-    summary: str,
-    follow_ups: list[str],
-    accept_drift: str | None,
-    note: Handoff | None,
-    set_status: str | None,
+    closing: Closing,
     report: drift.DriftReport,
     ran: list[checks.CheckRun],
     anchor: Anchor,
@@ -405,7 +408,7 @@ def _record(
         sid=session.sid,
         ticket_id=session.ticket_id,
         actor=session.actor,
-        outcome=outcome,
+        outcome=closing.outcome,
         task=session.task,
         started_at=session.started_at,
         ended_at=at,
@@ -417,12 +420,12 @@ def _record(
         governance_sha256=session.governance_sha256,
         lease_epoch=session.lease.epoch,
         drift=report,
-        accepted_drift=accept_drift if not report.ok else None,
+        accepted_drift=closing.accept_drift if not report.ok else None,
         checks=ran,
-        summary=summary,
-        follow_ups=follow_ups,
-        status_set=set_status,
-        handoff=note,
+        summary=closing.summary,
+        follow_ups=closing.follow_ups,
+        status_set=closing.set_status,
+        handoff=closing.note,
         audit=anchor,
     )
 
