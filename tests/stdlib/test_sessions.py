@@ -253,3 +253,12 @@ def test_cli_lifecycle_with_json(governed: Path) -> None:
     assert finished.code == 0, finished.err
     assert json.loads(finished.out)["ok"] is True
     assert exo("audit", "verify", cwd=governed).code == 0
+
+
+def test_starting_in_a_frozen_repository_is_a_coded_error_that_changes_nothing(governed: Path) -> None:
+    freeze.freeze(governed, HUMAN, "release freeze")
+    before = snapshot(governed)
+    for args in (["session-start", "--ticket-id", "T1"], ["next"]):
+        run = exo(*args, cwd=governed, env={"EXO_ACTOR": A})
+        assert run.code == 1 and run.err.startswith("error[FROZEN]: the repository is frozen: release freeze")
+    assert snapshot(governed) == before
