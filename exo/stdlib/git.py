@@ -80,6 +80,17 @@ def head(root: Path) -> str:
     return sha
 
 
+def can_commit(root: Path) -> None:
+    """Raise StateError(IO_ERROR) now if git could not make a commit here (no identity configured)."""
+    for ident in ("GIT_COMMITTER_IDENT", "GIT_AUTHOR_IDENT"):
+        if not run(root, "var", ident, check=False):
+            raise StateError(
+                "git has no identity to commit with",
+                code="IO_ERROR",
+                hint='set one: git config user.name "..." && git config user.email "..."',
+            )
+
+
 def commit_only(root: Path, paths: list[str], message: str, trailers: dict[str, str]) -> str:
     """Commit exactly `paths` (as they are in the worktree) on top of HEAD, whatever else is staged.
 

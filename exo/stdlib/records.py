@@ -75,6 +75,14 @@ def write(root: Path, record: SessionRecord) -> list[str]:
     return [record_path, memento_path]
 
 
+def load(root: Path, sid: str) -> SessionRecord | None:
+    """The record of session `sid`, if it was written (and is readable)."""
+    try:
+        return SessionRecord.model_validate_json((root / SESSIONS / f"{sid}.json").read_bytes())
+    except (OSError, ValidationError):
+        return None
+
+
 def load_all(root: Path) -> list[SessionRecord]:
     """Every readable session record, oldest first (unreadable ones are doctor's business)."""
     directory = root / SESSIONS

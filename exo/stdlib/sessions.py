@@ -294,6 +294,10 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
                 f"the lease of session {session.sid} on {session.ticket_id} expired or was taken over",
                 code="LOCK_LOST",
             )
+        git.can_commit(root)  # before anything is sealed: a failed closeout must stay retryable
+        done = records.load(root, session.sid)
+        if done is not None:  # an earlier attempt sealed and wrote the records but did not commit
+            return _commit_and_release(root, session, here, done, say)
         gov = load_governance(root)
         say("measuring drift")
         report = drift.compute(root, session, gov, runtime.fence_of(session), session.budget)
@@ -319,25 +323,34 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         seq, head = seal_audit(root, session.sid, now=at)
         anchor = Anchor(stream=session.sid, seq=seq, h=head, source=f".exo/sessions/{session.sid}.json")
         record = _record(session, closing, report, ran, anchor, at)
-        paths = records.write(root, record)
+        records.write(root, record)
         if closing.set_status is not None:
             tickets.update(root, session.ticket_id, {"status": closing.set_status})
-            paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
-        paths += [p for p in records.own_paths(session.sid)[2:] if (root / p).exists()]
-        paths += [p for p in runtime.current_writes(root, session) if p not in paths]
-        say("committing the session records")
-        commit = git.commit_only(root, paths, _message(session, closing.outcome), _trailers(session, anchor))
-        release_lock(root, session.lease)
-        passed_on = _pass_on(root, session, closing.note, at)
-        runtime.close(root, session)
+        return _commit_and_release(root, session, here, record, say)
+
+
+def _commit_and_release(
+    root: Path, session: OpenSession, here: SessionView, record: SessionRecord, say: Progress
+) -> FinishResult:
+    """The closeout commit (records only), the lease released or passed on, the session closed."""
+    paths = [f"{records.SESSIONS}/{session.sid}.json", f"{records.MEMENTOS}/{session.sid}.md"]
+    if record.status_set is not None:
+        paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
+    paths += [p for p in records.own_paths(session.sid)[2:] if (root / p).exists()]
+    paths += [p for p in runtime.current_writes(root, session) if p not in paths]
+    say("committing the session records")
+    commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))
+    release_lock(root, session.lease)
+    passed_on = _pass_on(root, session, record.handoff, record.ended_at)
+    runtime.close(root, session)
     return FinishResult(
         ok=True,
         session=here,
-        outcome=closing.outcome,
-        drift=report,
-        checks=ran,
+        outcome=record.outcome,
+        drift=record.drift,
+        checks=record.checks,
         commit=commit,
-        audit=anchor,
+        audit=record.audit,
         lease=passed_on,
     )
 

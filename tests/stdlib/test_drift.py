@@ -217,3 +217,32 @@ def test_every_finish_verifies_from_its_committed_anchor(governed: Path) -> None
     stream.write_text("\n".join(stream.read_text().splitlines()[:-1]) + "\n")  # drop the seal
     assert not audit.verify(governed, []).ok
     assert verify_audit(governed).ok  # without the record's anchor the truncation would go unseen
+
+
+def test_a_failed_closeout_commit_can_be_retried(governed: Path) -> None:
+    sid = start(governed)
+    write(governed, "src/app.py")
+    lock = governed / ".git/refs/heads/main.lock"
+    lock.write_text("held by another git\n")
+    with pytest.raises(Exception) as caught:
+        sessions.finish(governed, AGENT, summary="first try")
+    assert getattr(caught.value, "code", None) == "IO_ERROR"
+    assert sessions.status(governed).current is not None  # still open, records written, stream sealed
+    lock.unlink()
+    retried = sessions.finish(governed, AGENT, summary="first try")
+    assert retried.ok and retried.commit
+    assert f".exo/sessions/{sid}.json" in git(governed, "show", "--name-only", "--format=", "HEAD")
+    assert audit.verify(governed, []).ok
+
+
+def test_no_git_identity_is_caught_before_anything_is_sealed(governed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = start(governed)
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var)
+    git(governed, "config", "--unset", "user.email")
+    git(governed, "config", "user.useConfigOnly", "true")
+    with pytest.raises(Exception) as caught:
+        sessions.finish(governed, AGENT)
+    assert getattr(caught.value, "code", None) == "IO_ERROR" and "identity" in str(caught.value)
+    events = [json.loads(x)["event"] for x in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
+    assert events == ["session.started"]
