@@ -48,7 +48,7 @@ def write_stream(root: Path, records: int) -> None:
     """A valid chain of `records` records, written directly (appending them one by one would
     measure fsync, not verify)."""
     from exo.kernel._audit import genesis
-    from exo.kernel._canon import canonical, sha256_hex
+    from exo.kernel.canon import canonical, sha256_hex
 
     prev = genesis("bench")
     with (root / ".exo/audit/bench.jsonl").open("wb") as fh:

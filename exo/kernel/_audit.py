@@ -19,8 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import ids
-from ._canon import canonical, reject_float, sha256_hex
 from ._errors import AuditError, InputError
+from .canon import canonical, reject_float, sha256_hex
 from .fs import file_lock, fsync_dir
 from .layout import AUDIT_DIR
 

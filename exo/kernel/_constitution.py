@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from exo import __version__
 
 from . import yamldoc
-from ._canon import canonical
 from ._errors import GovernanceError
 from ._governance import LOCK_FORMAT, Governance, _from_doc, lock_digest
 from ._patterns import compile_patterns, pattern_problem
+from .canon import canonical
 from .fs import atomic_write, read_file
 from .ids import ACTOR_PATTERN_RE, ID_RE
 from .layout import CONSTITUTION, LOCK

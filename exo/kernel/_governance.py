@@ -10,11 +10,11 @@ import json
 import os
 import re
 
-from ._canon import canonical, sha256_hex
 from ._errors import GovernanceError, StateError
-from ._gitdir import common_dir
 from ._patterns import Matcher
 from ._record import Frozen
+from .canon import canonical, sha256_hex
+from .gitdir import common_dir
 from .layout import CONSTITUTION, FROZEN, LOCK
 
 TYPE_CHECKING = False

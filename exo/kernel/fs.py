@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ._errors import LockError, StateError
-from ._gitdir import common_dir, git_dir
+from .gitdir import common_dir, git_dir
 
 STATE_DIR = "exo"  # under the git common dir
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark

@@ -8,7 +8,6 @@ worktree. Hooks read these two files and nothing else to find the fence they enf
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from exo.kernel import Fence, Lease, StateError, ids
+from exo.kernel.canon import canonical, sha256_hex
 from exo.kernel.fs import atomic_write, read_file, state_dir, worktree_git_dir
 
 
@@ -55,7 +55,8 @@ def new_sid(now: datetime) -> str:
 
 
 def fence_sha256(fence: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fence, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """The pin of a fence snapshot: sha256 of its canonical JSON (hooks recompute it to trust it)."""
+    return sha256_hex(canonical(fence))
 
 
 def sessions_dir(root: Path) -> Path:
