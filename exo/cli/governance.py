@@ -61,6 +61,7 @@ def check(
     paths_flag: Annotated[
         bool, typer.Option("--paths", help="Decide the paths that follow (the default mode).")
     ] = False,
+    staged: Annotated[bool, typer.Option("--staged", help="Decide the paths staged for commit instead.")] = False,
     scope: Annotated[
         list[str] | None,
         typer.Option("--scope", help="Allow glob of the fence (repeatable).", metavar="GLOB", show_default=False),
@@ -88,10 +89,14 @@ def check(
 
     def action() -> CheckResult:
         root = ctx.root
+        if staged:
+            return governance.check_staged(root, ctx.actor, scope=scope or [], deny=deny or [])
         given = [user_path(root, p) for p in paths or []]
         return governance.check_paths(root, ctx.actor, given, scope=scope or [], deny=deny or [], operation=operation)
 
     def render(r: CheckResult) -> str:
+        if not r.decisions:
+            return "nothing to check"
         width = max(len(d.path) for d in r.decisions)
         lines = [
             f"{'allow' if d.allowed else 'DENY '}  {d.path:<{width}}  "

@@ -85,6 +85,16 @@ def build(root: Path) -> BuildResult:
     )
 
 
+def check_staged(root: Path, actor: str, *, scope: list[str], deny: list[str]) -> CheckResult:
+    """`check_paths` over the paths staged for commit (from the index git uses: GIT_INDEX_FILE)."""
+    from .githooks import staged
+
+    paths = [path for _, path in staged(str(root))]
+    if not paths:
+        return CheckResult(ok=True, actor=actor, operation="write", scope=scope, decisions=[])
+    return check_paths(root, actor, paths, scope=scope, deny=deny)
+
+
 def check_paths(
     root: Path, actor: str, paths: list[str], *, scope: list[str], deny: list[str], operation: str = "write"
 ) -> CheckResult:

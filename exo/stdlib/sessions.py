@@ -170,17 +170,27 @@ def start(
             },
             now=at,
         )
-    prompt = bootstrap.render(
-        session,
-        ticket,
-        gov,
-        session.budget,
-        session.checks,
-        _siblings(root, session, at),
-        records.load_all(root),
-        config.bootstrap_max_chars,
-    )
+    prompt = _render(root, session, ticket, gov, config, at)
     return StartResult(session=view(root, session, at), bootstrap=prompt, abandoned=abandoned)
+
+
+def bootstrap_of(root: Path, *, now: datetime | None = None) -> str | None:
+    """The bootstrap prompt of this worktree's open session (again, e.g. after a compaction), or None."""
+    session = runtime.current(root)
+    if session is None:
+        return None
+    ticket = tickets.read(root, session.ticket_id)
+    return _render(root, session, ticket, load_governance(root), load_config(root), ids.moment(now))
+
+
+def _render(
+    root: Path, session: OpenSession, ticket: tickets.Ticket, gov: Governance, config: Config, at: datetime
+) -> str:
+    siblings = _siblings(root, session, at)
+    history = records.load_all(root)
+    return bootstrap.render(
+        session, ticket, gov, session.budget, session.checks, siblings, history, config.bootstrap_max_chars
+    )
 
 
 def status(root: Path, *, now: datetime | None = None) -> StatusResult:

@@ -1,0 +1,240 @@
+"""Agent hooks: `exo hook claude|cursor <event>` with the harness's JSON on stdin.
+
+The PreToolUse path is the hottest code in exo (it runs on every agent edit), so this module and
+what it imports are standard library only: it reads the session pointer, the pinned fence snapshot
+(checking its hash) and the lease directly, and decides with the kernel's `check_action`. It fails
+closed: junk input, an unknown tool, a missing session or any internal error is a deny. An allowed
+call prints nothing (never a blanket `allow`, which would skip the user's permission prompts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+
+from exo.kernel import Action, Fence, check_action, load_governance
+from exo.kernel.canon import canonical, sha256_hex
+from exo.kernel.gitdir import common_dir, git_dir
+
+from .shell import read_command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+MAX_INPUT = 10 << 20
+FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
+START_HINT = "no exo session is open in this worktree: run `exo next` then `exo session-start` first"
+
+
+class Denied(Exception):
+    """A decision to block the tool call, with the reason shown to the agent."""
+
+
+class Session:
+    """The open session as the hook needs it (read without pydantic)."""
+
+    __slots__ = ("actor", "doc", "fence", "root", "sid", "ticket_id")
+
+    def __init__(self, root: str, doc: dict[str, Any]) -> None:
+        self.root = root
+        self.doc = doc
+        self.sid = str(doc["sid"])
+        self.actor = str(doc["actor"])
+        self.ticket_id = str(doc["ticket_id"])
+        if sha256_hex(canonical(doc["fence"])) != doc["fence_sha256"]:
+            raise Denied("the session's fence snapshot does not match its pinned hash")
+        self.fence = Fence.from_dict(doc["fence"])
+
+
+def find_root(start: str) -> str | None:
+    """The worktree root at or above `start` (the directory holding `.git`), without running git."""
+    path = os.path.abspath(start)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def open_session(root: str) -> Session | None:
+    """This worktree's open session, or None. Raises Denied if its files are damaged."""
+    try:
+        with open(os.path.join(git_dir(root), "exo", "session"), encoding="utf-8") as fh:
+            sid = fh.read().strip()
+    except FileNotFoundError:
+        return None
+    if not sid or "/" in sid or sid.startswith("."):
+        raise Denied("the worktree's session pointer is damaged")
+    try:
+        with open(os.path.join(common_dir(root), "exo", "sessions", f"{sid}.json"), "rb") as fh:
+            return Session(root, json.loads(fh.read()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Denied(f"the open session {sid} cannot be read: {exc}") from exc
+
+
+def live_lease(session: Session) -> None:
+    """Raise Denied unless the session still holds a live lease (LOCK_LOST otherwise)."""
+    lease = session.doc["lease"]
+    path = os.path.join(common_dir(session.root), "exo", "leases", f"{session.ticket_id}.json")
+    try:
+        with open(path, "rb") as fh:
+            stored = json.loads(fh.read())
+    except (OSError, ValueError):
+        stored = None
+    if not isinstance(stored, dict) or stored.get("lease_id") != lease["lease_id"] or stored.get("state") != "held":
+        raise Denied("LOCK_LOST: this session's lease was released or taken over; start a new session")
+    if datetime.fromisoformat(str(stored["expires_at"]).replace("Z", "+00:00")) <= datetime.now(UTC):
+        raise Denied("LOCK_LOST: this session's lease expired; run `exo session-heartbeat` sooner, or start again")
+
+
+def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> str | None:
+    """None if the tool call may proceed, else the reason to deny it."""
+    cwd = payload.get("cwd") or os.getcwd()
+    if not isinstance(cwd, str):
+        return "the hook input has no usable cwd"
+    root = find_root(cwd)
+    if root is None:
+        return f"{cwd} is not inside a git repository governed by exo"
+    if tool in FILE_TOOLS:
+        path = tool_input.get(FILE_TOOLS[tool])
+        if not isinstance(path, str) or not path:
+            return f"{tool} call without a {FILE_TOOLS[tool]}"
+        writes = [("write", path)]
+        bypass: list[str] = []
+    elif tool == "Bash":
+        command = tool_input.get("command")
+        if not isinstance(command, str):
+            return "Bash call without a command"
+        reading = read_command(command)
+        writes, bypass = reading.writes, reading.bypass
+        if not writes and not bypass:
+            return None  # reads nothing we govern: normal permissions apply
+    else:
+        return f"exo does not know the tool {tool!r}; it only decides Write, Edit, MultiEdit, NotebookEdit and Bash"
+    if bypass:
+        return "; ".join(bypass) + " (commits must go through exo's hooks)"
+    session = open_session(root)
+    if session is None:
+        return START_HINT
+    live_lease(session)
+    gov = load_governance(root)
+    for operation, path in writes:
+        target = path if os.path.isabs(path) else os.path.join(cwd, path)
+        decision = check_action(gov, session.fence, Action(session.actor, operation, target))
+        if not decision.allowed:
+            return f"fence [{decision.rule}]: {decision.reason}"
+    return None
+
+
+def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
+    if event == "pre-tool-use":
+        tool = payload.get("tool_name")
+        tool_input = payload.get("tool_input")
+        if not isinstance(tool, str) or not isinstance(tool_input, dict):
+            raise Denied("PreToolUse input without tool_name and tool_input")
+        reason = decide(payload, tool, tool_input)
+        if reason is not None:
+            raise Denied(reason)
+        return 0
+    if event == "session-start":
+        context = _bootstrap(payload)
+        json.dump({"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}, out)
+        return 0
+    if event == "stop":
+        if payload.get("stop_hook_active") is True:
+            return 0  # already continuing because of this hook: never loop
+        root = find_root(str(payload.get("cwd") or os.getcwd()))
+        session = open_session(root) if root else None
+        if session is not None:
+            reason = (
+                f"exo session {session.sid} on {session.ticket_id} is still open: run "
+                '`exo session-finish --summary "..."` (or `exo session-handoff --to ACTOR --summary "..."`)'
+                " before stopping"
+            )
+            json.dump({"decision": "block", "reason": reason}, out)
+        return 0
+    if event == "session-end":
+        return 0
+    raise Denied(f"unknown Claude Code hook event {event!r}")
+
+
+def cursor(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
+    if event == "pre-tool-use":
+        tool = payload.get("tool_name")
+        tool_input = payload.get("tool_input")
+        if not isinstance(tool, str) or not isinstance(tool_input, dict):
+            raise Denied("preToolUse input without tool_name and tool_input")
+        reason = decide(_cursor_cwd(payload), tool, tool_input)
+    elif event == "before-shell":
+        command = payload.get("command")
+        if not isinstance(command, str):
+            raise Denied("beforeShellExecution input without a command")
+        reason = decide(_cursor_cwd(payload), "Bash", {"command": command})
+    else:
+        raise Denied(f"unknown Cursor hook event {event!r}")
+    if reason is not None:
+        raise Denied(reason)
+    return 0
+
+
+def _cursor_cwd(payload: dict[str, Any]) -> dict[str, Any]:
+    roots = payload.get("workspace_roots")
+    cwd = payload.get("cwd") or (roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], str) else None)
+    return {**payload, "cwd": cwd}
+
+
+def _bootstrap(payload: dict[str, Any]) -> str:
+    """The open session's bootstrap (imports the full stdlib: SessionStart is not on the hot path)."""
+    from pathlib import Path
+
+    root = find_root(str(payload.get("cwd") or os.getcwd()))
+    if root is None:
+        return "exo: this directory is not inside a git repository."
+    from . import sessions
+
+    text = sessions.bootstrap_of(Path(root))
+    return text if text is not None else f"exo: {START_HINT}. Every write outside a session's fence is blocked."
+
+
+def deny_output(agent: str, reason: str, out: TextIO, err: TextIO) -> int:
+    """Print the agent's deny decision and the reason on stderr; exit status 2 blocks in both."""
+    if agent == "claude":
+        decision = {"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": reason}
+        json.dump({"hookSpecificOutput": decision}, out)
+    else:
+        json.dump({"permission": "deny", "user_message": reason, "agent_message": reason}, out)
+    err.write(reason + "\n")
+    return 2
+
+
+def run(argv: list[str], stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    """`exo hook AGENT EVENT`: returns the exit status. Every failure path denies (exit 2)."""
+    agent = argv[0] if argv else ""
+    try:
+        if len(argv) != 2 or agent not in ("claude", "cursor"):
+            raise Denied(f"usage: exo hook claude|cursor EVENT (got {' '.join(argv) or 'nothing'})")
+        raw = stdin.read(MAX_INPUT + 1)
+        if len(raw) > MAX_INPUT:
+            raise Denied("hook input larger than 10 MiB")
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            raise Denied(f"hook input is not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise Denied("hook input is not a JSON object")
+        return (claude if agent == "claude" else cursor)(argv[1], payload, out, err)
+    except Denied as exc:
+        return deny_output(agent, f"exo: {exc}", out, err)
+    except Exception as exc:  # fail closed: a crashing hook must never let the call through
+        return deny_output(agent, f"exo: internal error in the hook ({type(exc).__name__}: {exc}); denied", out, err)
+
+
+def main(argv: list[str]) -> int:
+    return run(argv, sys.stdin, sys.stdout, sys.stderr)
