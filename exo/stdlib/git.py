@@ -100,7 +100,8 @@ def commit_only(root: Path, paths: list[str], message: str, trailers: dict[str, 
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="exo-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        # EXO_CLOSEOUT tells exo's prepare-commit-msg hook that this commit carries its own trailers.
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "EXO_CLOSEOUT": "1"}
         run(root, "read-tree", "HEAD", env=env)
         run(root, "add", "-f", "--", *paths, env=env)
         args = ["commit", "-q", "--no-verify", "-m", message]

@@ -1,0 +1,5 @@
+"""`python -m exo` runs the exo command line."""
+
+from exo.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""`exo hook-install`: git hooks (chaining what was there), Claude Code and Cursor hook configs.
+
+Idempotent, undoable (`--uninstall`), and it never commits. Git hooks are rendered from a template
+carrying a marker, so install and uninstall recognise their own scripts; a foreign hook is kept as
+`<name>.exo-chained` and run first. JSON configs are merged: user keys are never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from exo.kernel import StateError
+from exo.kernel.fs import atomic_write, read_file
+
+from . import git
+
+MARKER = "# exo-managed-hook"
+GIT_HOOKS = ("pre-commit", "prepare-commit-msg")
+CHAINED = ".exo-chained"
+CLAUDE_SETTINGS = ".claude/settings.json"
+CURSOR_HOOKS = ".cursor/hooks.json"
+CLAUDE_EVENTS = {
+    "PreToolUse": ("Write|Edit|MultiEdit|NotebookEdit|Bash", "exo hook claude pre-tool-use"),
+    "SessionStart": ("startup|resume|clear|compact", "exo hook claude session-start"),
+    "Stop": (None, "exo hook claude stop"),
+    "SessionEnd": (None, "exo hook claude session-end"),
+}
+CURSOR_EVENTS = {"preToolUse": "exo hook cursor pre-tool-use", "beforeShellExecution": "exo hook cursor before-shell"}
+
+TEMPLATE = """#!/bin/sh
+{marker} (`exo hook-install --uninstall` removes it and restores a chained hook)
+chained="$(dirname "$0")/{name}{chained}"
+if [ -x "$chained" ]; then
+    "$chained" "$@" || exit $?
+fi
+exec {exe} hook git {name} "$@"
+"""
+
+
+class InstallResult(BaseModel):
+    """What hook-install changed (repo-relative or absolute paths)."""
+
+    changed: list[str] = Field(description="Files written or removed.")
+    unchanged: list[str] = Field(description="Files already as they should be.")
+    chained: list[str] = Field(description="Existing hooks kept and run before exo's.")
+
+
+def hooks_dir(root: Path) -> Path:
+    """Where git looks for hooks: core.hooksPath if set (relative to the worktree), else the common dir's."""
+    setting = git.config_value(root, "core.hooksPath")
+    if setting:
+        path = Path(os.path.expanduser(setting))
+        return path if path.is_absolute() else root / path
+    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
+    return (common if common.is_absolute() else root / common) / "hooks"
+
+
+def install(
+    root: Path, *, git_hooks: bool, claude: bool, cursor: bool, exe: str, uninstall: bool = False
+) -> InstallResult:
+    """Install (or remove) the chosen hooks. `exe` is how the git hooks start exo."""
+    result = InstallResult(changed=[], unchanged=[], chained=[])
+    if git_hooks:
+        for name in GIT_HOOKS:
+            (_remove_git_hook if uninstall else _install_git_hook)(hooks_dir(root), name, exe, result)
+    if claude:
+        _merge_json(root / CLAUDE_SETTINGS, _claude_entries, uninstall, result)
+    if cursor:
+        _merge_json(root / CURSOR_HOOKS, _cursor_entries, uninstall, result)
+    return result
+
+
+def _install_git_hook(directory: Path, name: str, exe: str, result: InstallResult) -> None:
+    path = directory / name
+    script = TEMPLATE.format(marker=MARKER, name=name, chained=CHAINED, exe=_quote(exe))
+    current = read_file(path) if path.is_file() else None
+    if current is not None and MARKER.encode() not in current:
+        chained = path.with_name(name + CHAINED)
+        if chained.exists():
+            raise StateError(f"{path} and {chained} both exist", code="IO_ERROR", hint="merge them by hand first")
+        path.rename(chained)
+        result.chained.append(str(chained))
+        current = None
+    if current == script.encode():
+        result.unchanged.append(str(path))
+        return
+    atomic_write(path, script.encode())
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    result.changed.append(str(path))
+
+
+def _remove_git_hook(directory: Path, name: str, exe: str, result: InstallResult) -> None:
+    path = directory / name
+    current = read_file(path) if path.is_file() else None
+    if current is None or MARKER.encode() not in current:
+        result.unchanged.append(str(path))
+        return
+    path.unlink()
+    chained = path.with_name(name + CHAINED)
+    if chained.exists():
+        chained.rename(path)
+    result.changed.append(str(path))
+
+
+def _quote(exe: str) -> str:
+    return "'" + exe.replace("'", "'\\''") + "'"
+
+
+def _ours(entry: Any) -> bool:
+    hooks = entry.get("hooks", []) if isinstance(entry, dict) else []
+    commands = [h.get("command", "") for h in hooks if isinstance(h, dict)]
+    if isinstance(entry, dict) and "command" in entry:
+        commands.append(entry["command"])
+    return any(isinstance(c, str) and c.startswith("exo hook ") for c in commands)
+
+
+def _claude_entries() -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for event, (matcher, command) in CLAUDE_EVENTS.items():
+        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": 30}]}
+        if matcher:
+            entry = {"matcher": matcher, **entry}
+        out[event] = [entry]
+    return out
+
+
+def _cursor_entries() -> dict[str, list[dict[str, Any]]]:
+    return {event: [{"command": command}] for event, command in CURSOR_EVENTS.items()}
+
+
+def _merge_json(path: Path, entries: Any, uninstall: bool, result: InstallResult) -> None:
+    raw = read_file(path)
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise StateError(f"{path} is not valid JSON; not touching it", code="IO_ERROR", hint="fix it first") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("hooks", {}), dict):
+        raise StateError(f"{path} does not have the expected shape; not touching it", code="IO_ERROR")
+    if path.name == "hooks.json":
+        doc.setdefault("version", 1)
+    hooks = doc.setdefault("hooks", {})
+    for event, ours in entries().items():
+        kept = [e for e in hooks.get(event, []) if not _ours(e)]
+        hooks[event] = kept if uninstall else [*kept, *ours]
+        if not hooks[event]:
+            del hooks[event]
+    text = (json.dumps(doc, indent=2) + "\n").encode()
+    if raw == text or (raw is None and uninstall):
+        result.unchanged.append(str(path))
+        return
+    atomic_write(path, text)
+    result.changed.append(str(path))
