@@ -18,8 +18,6 @@ from exo.kernel import Action, Fence, check_action, load_governance
 from exo.kernel.canon import canonical, sha256_hex
 from exo.kernel.gitdir import common_dir, git_dir
 
-from .shell import read_command
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
@@ -112,6 +110,8 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
         command = tool_input.get("command")
         if not isinstance(command, str):
             return "Bash call without a command"
+        from .shell import read_command  # only Bash calls pay for shlex
+
         reading = read_command(command)
         writes, bypass = reading.writes, reading.bypass
         if not writes and not bypass:

@@ -1,0 +1,103 @@
+"""Hook figures (SPEC §10), all from one run: medians of `python -c pass`, our PreToolUse hook (full
+fence check of one path, process start to exit), our git pre-commit check with 50 staged files, and
+exoprotocol 0.2.3's scope hook, installed by this script into its own scratch virtual environment.
+
+Usage: .venv/bin/python bench/hooks.py [--runs N] [--exoprotocol-venv DIR]
+Budgets: PreToolUse <= 3 x floor, pre-commit <= 4 x floor, >= 2.5 x faster than exoprotocol's hook.
+exoprotocol's hook reads its payload under `input`; in this repository it finds no session of its
+own and stops after loading its policy and scanning sessions, so its figure is a lower bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXO = str(Path(sys.executable).parent / "exo")
+
+
+def median_ms(argv: list[str], cwd: Path, runs: int, stdin: str = "", ok: tuple[int, ...] = (0,)) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if done.returncode not in ok:
+            raise SystemExit(f"{argv} exited {done.returncode}: {done.stderr}")
+    return statistics.median(times) * 1000
+
+
+def governed_repo(base: Path) -> Path:
+    from exo.stdlib import scaffold, sessions, tickets
+
+    root = base / "repo"
+    root.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "b@exo.invalid"], ["config", "user.name", "b"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    scaffold.init_repo(root)
+    tickets.create(root, "human:b@exo.invalid", title="bench", scope=["src/**"], ticket_id="T1")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "govern"], cwd=root, check=True)
+    sessions.start(root, "agent:bench", ticket_id="T1")
+    (root / "src").mkdir()
+    for i in range(50):
+        (root / "src" / f"m{i}.py").write_text(f"x = {i}\n")
+    subprocess.run(["git", "add", "src"], cwd=root, check=True)
+    return root
+
+
+def exoprotocol_python(base: Path, given: str | None) -> Path:
+    if given:
+        return Path(given) / "bin" / "python"
+    venv = base / "exoprotocol-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "exoprotocol==0.2.3"], check=True)
+    return venv / "bin" / "python"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--exoprotocol-venv", help="reuse a venv that already has exoprotocol 0.2.3")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="exo-bench-hooks-"))
+    try:
+        root = governed_repo(base)
+        theirs = exoprotocol_python(base, args.exoprotocol_venv)
+        payload = {"session_id": "b", "hook_event_name": "PreToolUse", "cwd": str(root), "tool_name": "Write"}
+        ours_in = json.dumps({**payload, "tool_input": {"file_path": str(root / "src/new.py"), "content": "x"}})
+        theirs_in = json.dumps({**payload, "input": {"file_path": str(root / "src/new.py"), "content": "x"}})
+        env_clean = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        os.environ.clear()
+        os.environ.update(env_clean)
+        floor = median_ms([sys.executable, "-c", "pass"], root, args.runs)
+        hook = median_ms([EXO, "hook", "claude", "pre-tool-use"], root, args.runs, ours_in)
+        pre_commit = median_ms([EXO, "hook", "git", "pre-commit"], root, args.runs)
+        exoproto = median_ms([str(theirs), "-m", "exo.stdlib.hooks", "scope-check"], root, args.runs, theirs_in)
+        figures = {
+            "python_c_pass_ms": round(floor, 2),
+            "pre_tool_use_ms": round(hook, 2),
+            "pre_tool_use_x_floor": round(hook / floor, 2),
+            "pre_commit_50_files_ms": round(pre_commit, 2),
+            "pre_commit_x_floor": round(pre_commit / floor, 2),
+            "exoprotocol_0_2_3_scope_hook_ms": round(exoproto, 2),
+            "speedup_vs_exoprotocol": round(exoproto / hook, 2),
+        }
+        for key, value in figures.items():
+            print(f"{key}={value}")
+        print("budgets: pre_tool_use_x_floor <= 3, pre_commit_x_floor <= 4, speedup_vs_exoprotocol >= 2.5")
+        print(json.dumps(figures))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
