@@ -1,0 +1,247 @@
+"""Agent hooks with recorded payload shapes: exit code, stdout JSON and stderr; SEC-5 (fail closed)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exo.stdlib import hooks, sessions
+
+EXE = str(Path(sys.executable).parent / "exo")
+A = "agent:one"
+
+
+def base(root: Path, event: str) -> dict[str, Any]:
+    return {
+        "session_id": "abc123",
+        "transcript_path": str(root / "t.jsonl"),
+        "cwd": str(root),
+        "permission_mode": "default",
+        "hook_event_name": event,
+    }
+
+
+def tool(root: Path, name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
+    return {**base(root, "PreToolUse"), "tool_name": name, "tool_input": tool_input, "tool_use_id": "toolu_1"}
+
+
+def call(agent: str, event: str, payload: object) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    code = hooks.run([agent, event], io.StringIO(raw), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def denied(result: tuple[int, str, str]) -> str:
+    code, out, err = result
+    assert code == 2, result
+    decision = json.loads(out)["hookSpecificOutput"]
+    assert decision["hookEventName"] == "PreToolUse" and decision["permissionDecision"] == "deny"
+    assert err.strip() == decision["permissionDecisionReason"]
+    return err
+
+
+def allowed(result: tuple[int, str, str]) -> None:
+    assert result == (0, "", ""), result  # never a blanket allow: nothing at all
+
+
+@pytest.fixture
+def working(governed: Path) -> Path:
+    sessions.start(governed, A, ticket_id="T1")
+    return governed
+
+
+FILE_CALLS = {
+    "Write": lambda p: {"file_path": p, "content": "x"},
+    "Edit": lambda p: {"file_path": p, "old_string": "a", "new_string": "b", "replace_all": False},
+    "MultiEdit": lambda p: {"file_path": p, "edits": [{"old_string": "a", "new_string": "b"}]},
+    "NotebookEdit": lambda p: {"notebook_path": p, "new_source": "x", "cell_id": "c1"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILE_CALLS))
+def test_file_tools_in_and_out_of_the_fence(working: Path, name: str) -> None:
+    allowed(call("claude", "pre-tool-use", tool(working, name, FILE_CALLS[name](str(working / "src/app.py")))))
+    reason = denied(call("claude", "pre-tool-use", tool(working, name, FILE_CALLS[name](str(working / "docs/x.md")))))
+    assert "exo:scope" in reason
+    protected = denied(call("claude", "pre-tool-use", tool(working, name, FILE_CALLS[name](".exo/tickets/T1.yaml"))))
+    assert "exo:protected" in protected
+
+
+BASH = {
+    "ls -la src": None,
+    "pytest -q && echo done": None,
+    "echo hi > src/out.txt": None,
+    "echo hi > docs/out.txt": "exo:scope",
+    "cat x | tee -a .exo/config.yaml": "exo:protected",
+    "sed -i 's/a/b/' .github/workflows/ci.yml": "exo:protected",
+    "cp src/a.py docs/a.py": "exo:scope",
+    "mv src/a.py src/b.py": None,
+    "rm -rf .git/hooks": "exo:protected",
+    "touch src/new.py README.md": "exo:scope",
+    "python3 -c \"open('secrets.txt','w').write('x')\"": "exo:scope",
+    "git commit --no-verify -m wip": "--no-verify",
+    "git commit -nm wip": "-n skips",
+    "git -c core.hooksPath=/dev/null commit -m wip": "core.hooksPath",
+    "git config core.hooksPath /tmp/none": "core.hooksPath",
+    "git commit-tree HEAD^{tree} -m x": "commit-tree",
+}
+
+
+@pytest.mark.parametrize("command", sorted(BASH))
+def test_bash_commands(working: Path, command: str) -> None:
+    result = call(
+        "claude", "pre-tool-use", tool(working, "Bash", {"command": command, "description": "d", "timeout": 1})
+    )
+    expect = BASH[command]
+    if expect is None:
+        allowed(result)
+    else:
+        assert expect in denied(result)
+
+
+def test_no_session_denies_with_the_hint(governed: Path) -> None:
+    reason = denied(call("claude", "pre-tool-use", tool(governed, "Write", {"file_path": "src/a.py"})))
+    assert "exo session-start" in reason
+
+
+def test_an_expired_lease_denies(working: Path) -> None:
+    from datetime import UTC, datetime
+
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert not sessions.status(working, now=later).sessions[0].live
+    from exo.kernel.fs import state_dir
+
+    lease_path = state_dir(working) / "leases/T1.json"
+    lease = json.loads(lease_path.read_text())
+    lease["expires_at"] = "2020-01-01T00:00:00Z"
+    lease_path.write_text(json.dumps(lease))
+    assert "LOCK_LOST" in denied(call("claude", "pre-tool-use", tool(working, "Write", {"file_path": "src/a.py"})))
+
+
+def test_a_tampered_fence_snapshot_denies(working: Path) -> None:
+    from exo.stdlib import runtime
+
+    session = runtime.current(working)
+    assert session is not None
+    path = runtime.sessions_dir(working) / f"{session.sid}.json"
+    doc = json.loads(path.read_text())
+    doc["fence"]["allow"] = [["^", True]]  # widen to everything without the pin
+    path.write_text(json.dumps(doc))
+    assert "pinned hash" in denied(call("claude", "pre-tool-use", tool(working, "Write", {"file_path": "docs/x.md"})))
+
+
+@pytest.mark.parametrize("source", ["startup", "resume", "clear", "compact"])
+def test_session_start_injects_the_bootstrap(working: Path, source: str) -> None:
+    code, out, _ = call("claude", "session-start", {**base(working, "SessionStart"), "source": source})
+    context = json.loads(out)["hookSpecificOutput"]
+    assert code == 0 and context["hookEventName"] == "SessionStart"
+    assert "## Your fence" in context["additionalContext"] and "T1" in context["additionalContext"]
+
+
+def test_session_start_without_a_session_says_how_to_start(governed: Path) -> None:
+    code, out, _ = call("claude", "session-start", {**base(governed, "SessionStart"), "source": "startup"})
+    assert code == 0 and "exo session-start" in json.loads(out)["hookSpecificOutput"]["additionalContext"]
+
+
+def test_stop_reminds_once_and_never_loops(working: Path, governed: Path) -> None:
+    code, out, _ = call("claude", "stop", {**base(working, "Stop"), "stop_hook_active": False})
+    assert code == 0 and json.loads(out)["decision"] == "block" and "session-finish" in json.loads(out)["reason"]
+    assert call("claude", "stop", {**base(working, "Stop"), "stop_hook_active": True}) == (0, "", "")
+
+
+def test_session_end_is_quiet(working: Path) -> None:
+    assert call("claude", "session-end", {**base(working, "SessionEnd"), "reason": "exit"}) == (0, "", "")
+
+
+def cursor_base(root: Path, event: str) -> dict[str, Any]:
+    return {"conversation_id": "c1", "generation_id": "g1", "hook_event_name": event, "workspace_roots": [str(root)]}
+
+
+def test_cursor_events(working: Path) -> None:
+    ok = call(
+        "cursor",
+        "pre-tool-use",
+        {
+            **cursor_base(working, "preToolUse"),
+            "tool_name": "Write",
+            "tool_input": {"file_path": str(working / "src/a.py")},
+        },
+    )
+    assert ok == (0, "", "")
+    code, out, err = call(
+        "cursor",
+        "pre-tool-use",
+        {
+            **cursor_base(working, "preToolUse"),
+            "tool_name": "Write",
+            "tool_input": {"file_path": str(working / "docs/a.md")},
+        },
+    )
+    answer = json.loads(out)
+    assert code == 2 and answer["permission"] == "deny" and "exo:scope" in answer["agent_message"] and err
+    shell = call(
+        "cursor", "before-shell", {**cursor_base(working, "beforeShellExecution"), "command": "echo x > docs/y"}
+    )
+    assert shell[0] == 2 and json.loads(shell[1])["permission"] == "deny"
+    assert call("cursor", "before-shell", {**cursor_base(working, "beforeShellExecution"), "command": "ls"}) == (
+        0,
+        "",
+        "",
+    )
+
+
+JUNK = [
+    "",
+    "not json",
+    "[1, 2]",
+    '"a string"',
+    "\x00\xff binary",
+    json.dumps({"tool_name": "Write"}),  # no tool_input
+    json.dumps({"tool_name": "Write", "tool_input": {}}),  # no file_path
+    json.dumps({"tool_name": "Bash", "tool_input": {"command": 5}}),
+    json.dumps({"tool_name": "Write", "tool_input": {"file_path": "x"}, "cwd": 7}),
+    "{" * 100_000,
+]
+
+
+@pytest.mark.parametrize("raw", JUNK, ids=range(len(JUNK)))
+def test_sec5_junk_denies(working: Path, raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(working)
+    denied(call("claude", "pre-tool-use", raw))
+
+
+def test_sec5_unknown_tools_and_events_deny(working: Path) -> None:
+    for name in ("Read", "WebFetch", "mcp__other__write", "Task"):
+        assert "does not know the tool" in denied(call("claude", "pre-tool-use", tool(working, name, {"x": 1})))
+    assert call("claude", "post-tool-use", tool(working, "Write", {}))[0] == 2
+    assert call("cursor", "after-file-edit", {})[0] == 2
+    assert call("copilot", "pre-tool-use", {})[0] == 2
+
+
+def test_sec5_an_internal_failure_denies(working: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(hooks, "check_action", boom)
+    reason = denied(call("claude", "pre-tool-use", tool(working, "Write", {"file_path": "src/a.py"})))
+    assert "internal error" in reason and "disk on fire" in reason
+
+
+def test_the_real_entry_point_over_stdin(working: Path) -> None:
+    payload = json.dumps(tool(working, "Write", {"file_path": str(working / "docs/x.md")}))
+    done = subprocess.run([EXE, "hook", "claude", "pre-tool-use"], input=payload, capture_output=True, text=True)
+    assert done.returncode == 2 and json.loads(done.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "exo:scope" in done.stderr
+    inside = json.dumps(tool(working, "Write", {"file_path": str(working / "src/x.py")}))
+    done = subprocess.run(
+        [EXE, "hook", "claude", "pre-tool-use", "--json"], input=inside, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
