@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from exo.cli import audit, demo, doctor, governance, hooks, install, sessions, tickets  # noqa: F401 - registering their commands
+from exo.cli import adapters, audit, demo, doctor, governance, hooks, install, sessions, tickets  # noqa: F401 - registering their commands
 from exo.cli.app import app
 from exo.kernel.layout import CONSTITUTION, LOCK
 from exo.stdlib.config import CONFIG

@@ -1,0 +1,57 @@
+"""exo adapters and exo install: managed blocks are byte-stable and idempotent; user text is untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from exo.stdlib.adapters import BEGIN, END, write_adapters
+from tests.conftest import exo, git
+
+
+def test_adapters_write_the_block_and_keep_user_text(exo_repo: Path) -> None:
+    (exo_repo / "AGENTS.md").write_text("# Our agents\n\nBe kind to the build.\n")
+    first = write_adapters(exo_repo)
+    assert sorted(first.changed) == [".cursor/rules/exo.mdc", "AGENTS.md", "CLAUDE.md"]
+    agents = (exo_repo / "AGENTS.md").read_text()
+    assert agents.startswith("# Our agents\n\nBe kind to the build.\n\n" + BEGIN)
+    assert "exo session-finish" in agents and "no-secrets" in agents and agents.endswith(END + "\n")
+    assert (exo_repo / "CLAUDE.md").read_text().count("@AGENTS.md") == 1
+    assert (exo_repo / ".cursor/rules/exo.mdc").read_text().startswith("---\ndescription:")
+    snapshot = {p: (exo_repo / p).read_bytes() for p in ("AGENTS.md", "CLAUDE.md", ".cursor/rules/exo.mdc")}
+    again = write_adapters(exo_repo)
+    assert again.changed == [] and {p: (exo_repo / p).read_bytes() for p in snapshot} == snapshot
+
+
+def test_user_edits_around_the_block_survive_a_rewrite(exo_repo: Path) -> None:
+    write_adapters(exo_repo)
+    path = exo_repo / "AGENTS.md"
+    path.write_text("Intro.\n\n" + path.read_text() + "\nOutro by the user.\n")
+    with (exo_repo / ".exo/CONSTITUTION.md").open("a") as fh:
+        fh.write("\n```yaml exo-policy\nid: small\ntype: budget\nmax_files: 5\n```\n")
+    assert exo("build-governance", cwd=exo_repo).code == 0
+    assert write_adapters(exo_repo).changed == ["AGENTS.md", ".cursor/rules/exo.mdc"]
+    text = path.read_text()
+    assert text.startswith("Intro.\n\n" + BEGIN) and text.endswith("\nOutro by the user.\n")
+    assert "small: default session budget" in text
+
+
+def test_install_sets_everything_up_idempotently_and_never_commits(git_repo: Path) -> None:
+    head = git(git_repo, "rev-parse", "HEAD")
+    first = exo("install", "--json", cwd=git_repo)
+    assert first.code == 0, first.err
+    changed = json.loads(first.out)["changed"]
+    for expected in (".exo/CONSTITUTION.md", ".exo/config.yaml", "AGENTS.md", "CLAUDE.md", ".cursor/rules/exo.mdc"):
+        assert expected in changed
+    assert any(p.endswith("pre-commit") for p in changed) and any(p.endswith(".claude/settings.json") for p in changed)
+    second = json.loads(exo("install", "--json", cwd=git_repo).out)
+    assert second["changed"] == []
+    assert git(git_repo, "rev-parse", "HEAD") == head
+
+
+def test_the_pre_commit_framework_manifest_names_real_hooks() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
+    entries = {hook["id"]: hook["entry"] for hook in manifest}
+    assert entries == {"exo-fence": "exo hook git pre-commit", "exo-stamp": "exo hook git prepare-commit-msg"}
