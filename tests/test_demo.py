@@ -25,10 +25,14 @@ EXPECTED = {
     "NEXT_RACE": "distinct",
     "NEXT_TICKETS": "T-app,T-docs",
     "SESSION_START": "ok ticket=T-app",
+    "COMMIT_STAMPED": "Exo-Actor,Exo-Audit,Exo-Session,Exo-Ticket",
+    "COMMIT_REFUSED": "refused",
     "FINISH_REFUSED": "DRIFT out_of_scope:docs/notes.md",
     "FINISH_CLEAN": "ok files=1",
     "SECOND_FINISH": "ok",
     "SESSION_RECORDS_VERIFY": "ok anchors=2",
+    "DOCTOR": "ok",
+    "BYPASS_CAUGHT": "COMMIT_UNGOVERNED",
     "DEMO": "ok",
 }
 

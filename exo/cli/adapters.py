@@ -44,14 +44,12 @@ def install(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None
     from exo.stdlib import install as installing
     from exo.stdlib.scaffold import init_repo
 
-    from .install import exo_command
-
     ctx = Context(repo, actor)
 
     def action() -> InstallSummary:
         root = ctx.root
         init = init_repo(root)
-        hooks = installing.install(root, git_hooks=True, claude=True, cursor=True, exe=exo_command())
+        hooks = installing.install(root, git_hooks=True, claude=True, cursor=True, exe=installing.exo_command())
         written = adapting.write_adapters(root)
         lock = [init.governance.lock] if init.governance.changed else []
         return InstallSummary(

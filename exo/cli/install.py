@@ -13,18 +13,6 @@ if TYPE_CHECKING:
     from exo.stdlib.install import InstallResult
 
 
-def exo_command() -> str:
-    """How a git hook should start exo: this installation's `exo` script, else `python -m exo`."""
-    import shutil
-    import sys
-    from pathlib import Path
-
-    beside = Path(sys.executable).parent / "exo"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("exo") or f"{sys.executable} -m exo"
-
-
 def render(r: InstallResult) -> str:
     lines = [f"changed   {p}" for p in r.changed] + [f"unchanged {p}" for p in r.unchanged]
     lines += [f"chained   {p} (kept; runs before exo's hook)" for p in r.chained]
@@ -58,7 +46,7 @@ def hook_install(
             git_hooks=git or every,
             claude=claude or every,
             cursor=cursor or every,
-            exe=exo_command(),
+            exe=install.exo_command(),
             uninstall=uninstall,
         )
 

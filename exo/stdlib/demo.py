@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from exo.kernel import (
 )
 from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, LOCK
 
-from . import audit, git, governance, scaffold, sessions, tickets
+from . import audit, doctor, git, governance, install, scaffold, sessions, tickets
 
 # A racer waits for a start file so that both processes are fully started before either claims.
 _RACER = """
@@ -130,6 +131,7 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     tickets.create(root, "human:demo@exo.invalid", title="Write the guide", scope=["docs/**"], ticket_id="T-docs")
     git.run(root, "add", "-A")
     git.run(root, "commit", "-qm", "exo: governance and tickets")
+    install.install(root, git_hooks=True, claude=False, cursor=False, exe=install.exo_command())
     second = root.parent / "worktree-two"
     git.run(root, "worktree", "add", "-q", str(second), "-b", "agent-two")
     picked = _race_next({root: "agent:one", second: "agent:two"})
@@ -144,8 +146,12 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     mark("SESSION_START", f"ok ticket={started.session.ticket_id}", "ok ticket=T-app")
     (app_tree / "src").mkdir()
     (app_tree / "src/app.py").write_text("print('hello')\n")
+    stamped = _commit(app_tree, one, "src/app.py", "add the app")
+    mark("COMMIT_STAMPED", ",".join(sorted(stamped or {"refused": ""})), "Exo-Actor,Exo-Audit,Exo-Session,Exo-Ticket")
     (app_tree / "docs").mkdir()
     (app_tree / "docs/notes.md").write_text("out of my lane\n")
+    refused_commit = _commit(app_tree, one, "docs/notes.md", "stray notes")
+    mark("COMMIT_REFUSED", "refused" if refused_commit is None else "accepted", "refused")
     refused = sessions.finish(app_tree, one, summary="built the app")
     stray = ",".join(f"{v.kind}:{v.path}" for v in refused.drift.violations)
     mark(
@@ -153,6 +159,7 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
         f"{refused.error['code'] if refused.error else 'none'} {stray}",
         "DRIFT out_of_scope:docs/notes.md",
     )
+    git.run(app_tree, "rm", "-q", "--cached", "docs/notes.md")
     (app_tree / "docs/notes.md").unlink()
     done = sessions.finish(app_tree, one, summary="built the app", set_status="done")
     mark("FINISH_CLEAN", f"{'ok' if done.ok else 'failed'} files={len(done.drift.files)}", "ok files=1")
@@ -164,6 +171,23 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     verified = [audit.verify(tree, []) for tree in (app_tree, docs_tree)]
     anchors = sum(r.anchors_checked for r in verified)
     mark("SESSION_RECORDS_VERIFY", f"{'ok' if all(r.ok for r in verified) else 'failed'} anchors={anchors}", "ok")
+    before = doctor.diagnose(app_tree, probe=False)
+    mark("DOCTOR", "ok" if before.ok else "problems:" + ",".join(p.code for p in before.problems), "ok")
+    (app_tree / "src/hack.py").write_text("print('no session')\n")
+    _commit(app_tree, one, "src/hack.py", "quick fix", "--no-verify")  # skips pre-commit, still stamped
+    after = doctor.diagnose(app_tree, probe=False)
+    mark("BYPASS_CAUGHT", ",".join(sorted({p.code for p in after.problems})) or "missed", "COMMIT_UNGOVERNED")
+
+
+def _commit(tree: Path, actor: str, path: str, message: str, *flags: str) -> dict[str, str] | None:
+    """`git add` + `git commit` as `actor` through the installed hooks; the trailers, or None if refused."""
+    git.run(tree, "add", path)
+    env = {**os.environ, "EXO_ACTOR": actor}
+    done = subprocess.run(["git", "commit", "-q", *flags, "-m", message], cwd=tree, env=env, capture_output=True)
+    if done.returncode != 0:
+        return None
+    text = git.run(tree, "log", "-1", "--format=%(trailers:only,unfold)")
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
 
 
 _NEXT = "from exo.cli import main; main()"

@@ -51,6 +51,20 @@ class InstallResult(BaseModel):
     chained: list[str] = Field(description="Existing hooks kept and run before exo's.")
 
 
+def exo_command() -> str:
+    """How a git hook should start exo, as a shell prefix: this installation's `exo` script, else
+    this interpreter with `-m exo`."""
+    import shlex
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "exo"
+    if beside.exists():
+        return shlex.quote(str(beside))
+    found = shutil.which("exo")
+    return shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m exo"
+
+
 def hooks_dir(root: Path) -> Path:
     """Where git looks for hooks: core.hooksPath if set (relative to the worktree), else the common dir's."""
     setting = git.config_value(root, "core.hooksPath")
@@ -64,7 +78,7 @@ def hooks_dir(root: Path) -> Path:
 def install(
     root: Path, *, git_hooks: bool, claude: bool, cursor: bool, exe: str, uninstall: bool = False
 ) -> InstallResult:
-    """Install (or remove) the chosen hooks. `exe` is how the git hooks start exo."""
+    """Install (or remove) the chosen hooks. `exe` is the shell prefix the git hooks start exo with."""
     result = InstallResult(changed=[], unchanged=[], chained=[])
     if git_hooks:
         for name in GIT_HOOKS:
@@ -78,7 +92,7 @@ def install(
 
 def _install_git_hook(directory: Path, name: str, exe: str, result: InstallResult) -> None:
     path = directory / name
-    script = TEMPLATE.format(marker=MARKER, name=name, chained=CHAINED, exe=_quote(exe))
+    script = TEMPLATE.format(marker=MARKER, name=name, chained=CHAINED, exe=exe)
     current = read_file(path) if path.is_file() else None
     if current is not None and MARKER.encode() not in current:
         chained = path.with_name(name + CHAINED)
@@ -106,10 +120,6 @@ def _remove_git_hook(directory: Path, name: str, exe: str, result: InstallResult
     if chained.exists():
         chained.rename(path)
     result.changed.append(str(path))
-
-
-def _quote(exe: str) -> str:
-    return "'" + exe.replace("'", "'\\''") + "'"
 
 
 def _ours(entry: Any) -> bool:

@@ -14,7 +14,7 @@ from exo.stdlib import install, sessions
 from exo.stdlib.doctor import diagnose
 from tests.conftest import exo, git
 
-EXE = str(Path(sys.executable).parent / "exo")
+EXE = install.exo_command()
 A = "agent:one"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from exo.stdlib import install, sessions
 from tests.conftest import exo, git
 
-EXE = str(Path(sys.executable).parent / "exo")
+EXE = install.exo_command()
 A = "agent:one"
 
 
