@@ -27,3 +27,4 @@ def test_readme_opens_with_the_two_commands() -> None:
 def test_ci_runs_the_readme_commands_then_ruff_and_mypy() -> None:
     script = (ROOT / ".ci" / "run").read_text()
     assert "README.md" in script and "ruff check" in script and "mypy --strict exo" in script
+    assert "exo doctor" in script
