@@ -67,3 +67,11 @@ def test_the_drift_score_formula_is_the_documented_one() -> None:
     assert _score(one_bad, 4, 10, budget) == 0.175  # 0.7 * 1/4
     assert _score([], 20, 10, budget) == 0.3  # files doubled: full budget excess
     assert "0.7 * min(1, violating paths / changed files)" in (DOCS / "sessions.md").read_text()
+
+
+def test_every_doctor_problem_code_is_documented() -> None:
+    from exo.stdlib.doctor import FIX
+
+    text = (DOCS / "ci.md").read_text()
+    codes = [c for c in FIX if c not in ("GOVERNANCE", "AUDIT")] + ["GOVERNANCE_STALE", "AUDIT_<KIND>"]
+    assert [c for c in codes if f"`{c}`" not in text] == []
