@@ -1,0 +1,236 @@
+"""`exo-mcp`: a stdio MCP server over the same stdlib functions as the CLI.
+
+Every tool returns the pydantic model the CLI prints with `--json`, so structured output and CLI
+JSON are the same document. Domain errors are raised as tool errors whose text carries
+`error[CODE]` and the hint; nothing is returned as a fake success. The actor is the server's
+`EXO_ACTOR` unless a call names one; the repository is the server's working directory unless a
+call names one. Every call reads fresh state from disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from exo.kernel import AuditReport, ExoError
+from exo.stdlib import audit, dispatch, doctor, governance, repo, sessions, tickets
+from exo.stdlib.dispatch import NextResult
+from exo.stdlib.doctor import DoctorReport
+from exo.stdlib.governance import CheckResult
+from exo.stdlib.sessions import FinishResult, SessionView, StartResult, StatusResult
+from exo.stdlib.tickets import Ticket, TicketList
+
+R = TypeVar("R")
+
+Repo = Annotated[str | None, Field(description="Repository path (default: the server's working directory).")]
+Actor = Annotated[str | None, Field(description="Who acts, e.g. agent:claude-1 (default: the server's EXO_ACTOR).")]
+INSTRUCTIONS = """exo governs this repository. Work only inside a session: call `next` to claim a ticket,
+`session_start` to open the session (read its bootstrap: your fence, budget and rules), `check` before
+writing a path you are unsure of, `session_heartbeat` to keep your lease, and `session_finish` when
+done (or `session_handoff`). Errors carry error[CODE] and a hint saying what to do."""
+
+
+def build(cwd: Path, default_actor: str | None) -> MCPServer:
+    """The server, bound to a default repository directory and actor (read by `main` at the edge)."""
+    server = MCPServer("exo", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    def root(path: str | None) -> Path:
+        return repo.find_root(path or cwd)
+
+    def actor_of(actor: str | None, at: Path) -> str:
+        return repo.resolve_actor(actor or default_actor, at)
+
+    @server.tool()
+    def status(repo: Repo = None) -> StatusResult:
+        """See every open session of this clone (all worktrees), which ones are stale, this worktree's
+        session and whether the repository is frozen. Call it first to orient yourself."""
+        return guard(lambda: sessions.status(root(repo)))
+
+    @server.tool(name="next")
+    def next_(actor: Actor = None, repo: Repo = None) -> NextResult:
+        """Claim the next ticket to work on (priority, then tickets that unblock others, then age;
+        tickets overlapping an active session are skipped and listed). Returns the ticket and your
+        lease; then call `session_start`. Fails with NO_TICKET when nothing is available."""
+        return guard(lambda: dispatch.next_ticket(at := root(repo), actor_of(actor, at)))
+
+    @server.tool()
+    def ticket_create(
+        title: Annotated[str, Field(description="One line saying what to do.")],
+        scope: Annotated[list[str], Field(description="gitignore-style globs a session may write, e.g. src/**.")],
+        deny: Annotated[list[str] | None, Field(description="Globs excluded from scope.")] = None,
+        ticket_id: Annotated[str | None, Field(description="Id (default: a short random one).")] = None,
+        priority: Annotated[int, Field(ge=1, le=5, description="1 highest ... 5 lowest.")] = 3,
+        depends_on: Annotated[list[str] | None, Field(description="Tickets that must be done first.")] = None,
+        checks: Annotated[list[str] | None, Field(description="Commands session-finish must pass.")] = None,
+        body: Annotated[str, Field(description="Details and acceptance criteria.")] = "",
+        actor: Actor = None,
+        repo: Repo = None,
+    ) -> Ticket:
+        """Create a ticket, e.g. a follow-up you found. Returns the ticket as stored."""
+        return guard(
+            lambda: tickets.create(
+                at := root(repo),
+                actor_of(actor, at),
+                title=title,
+                scope=scope,
+                deny=deny,
+                ticket_id=ticket_id,
+                priority=priority,
+                depends_on=depends_on,
+                checks=checks,
+                body=body,
+            )
+        )
+
+    @server.tool()
+    def ticket_list(
+        status: Annotated[str | None, Field(description="Only this status: todo, active, review, done, ...")] = None,
+        repo: Repo = None,
+    ) -> TicketList:
+        """List tickets (optionally of one status), highest priority first, to see what work exists
+        before claiming or creating any. Returns each ticket with its scope, status and dependencies."""
+        return guard(lambda: tickets.list_tickets(root(repo), status))
+
+    @server.tool()
+    def ticket_show(ticket_id: Annotated[str, Field(description="Ticket id.")], repo: Repo = None) -> Ticket:
+        """Show one ticket: title, body, scope, budget, checks, dependencies."""
+        return guard(lambda: tickets.read(root(repo), ticket_id))
+
+    @server.tool()
+    def session_start(
+        ticket_id: Annotated[str | None, Field(description="Ticket (default: the one `next` claimed).")] = None,
+        task: Annotated[str, Field(description="What you are about to do.")] = "",
+        actor: Actor = None,
+        repo: Repo = None,
+    ) -> StartResult:
+        """Open a governed session in this worktree. Returns the bootstrap prompt: read it, it says
+        which paths you may write, your budget, the repository's rules and how to finish."""
+        return guard(lambda: sessions.start(at := root(repo), actor_of(actor, at), ticket_id=ticket_id, task=task))
+
+    @server.tool()
+    def session_heartbeat(actor: Actor = None, repo: Repo = None) -> SessionView:
+        """Renew your session's lease; call it regularly while working. LOCK_LOST means the lease
+        expired or was taken over: stop writing and start a new session."""
+        return guard(lambda: sessions.heartbeat(at := root(repo), actor_of(actor, at)))
+
+    @server.tool()
+    async def session_finish(
+        ctx: Context,
+        summary: Annotated[str, Field(description="What the session did (goes into the memento).")] = "",
+        set_status: Annotated[str, Field(description="Ticket status to set: review or done.")] = "review",
+        follow_ups: Annotated[list[str] | None, Field(description="Work left for later.")] = None,
+        actor: Actor = None,
+        repo: Repo = None,
+    ) -> FinishResult:
+        """Finish your session: checks drift over everything you changed, runs the checks (reporting
+        progress), commits the session records and releases the lease. A refusal (error DRIFT or
+        CHECKS_FAILED) names every offending path or check and leaves the session open: fix, retry."""
+        step = 0
+
+        def progress(line: str) -> None:
+            nonlocal step
+            step += 1
+            anyio.from_thread.run(ctx.report_progress, step, None, line)
+
+        def work() -> FinishResult:
+            at = root(repo)
+            return refused_is_error(
+                sessions.finish(
+                    at,
+                    actor_of(actor, at),
+                    summary=summary,
+                    set_status=set_status,
+                    follow_ups=follow_ups,
+                    progress=progress,
+                )
+            )
+
+        return await anyio.to_thread.run_sync(lambda: guard(work))
+
+    @server.tool()
+    def session_handoff(
+        to: Annotated[str, Field(description="Actor who takes the ticket over, e.g. agent:b.")],
+        summary: Annotated[str, Field(description="Where the work stands.")],
+        next_steps: Annotated[list[str] | None, Field(description="What the next session should do.")] = None,
+        tried: Annotated[list[str] | None, Field(description="What was tried and did not work.")] = None,
+        actor: Actor = None,
+        repo: Repo = None,
+    ) -> FinishResult:
+        """Close your session with handoff notes and pass the lease to another actor."""
+        return guard(
+            lambda: refused_is_error(
+                sessions.handoff(
+                    at := root(repo), actor_of(actor, at), to=to, summary=summary, next_steps=next_steps, tried=tried
+                )
+            )
+        )
+
+    @server.tool()
+    def check(
+        paths: Annotated[list[str], Field(description="Paths to decide (absolute or repo-relative).")],
+        scope: Annotated[
+            list[str] | None, Field(description="Allow globs (default: the open session's fence).")
+        ] = None,
+        deny: Annotated[list[str] | None, Field(description="Deny globs with scope.")] = None,
+        actor: Actor = None,
+        repo: Repo = None,
+    ) -> CheckResult:
+        """Ask the fence whether you may write these paths. Returns one decision per path (ok is
+        false if any is denied, with the rule and reason); it never writes anything."""
+
+        def work() -> CheckResult:
+            at = root(repo)
+            given = [p if os.path.isabs(p) else str(at / p) for p in paths]
+            return governance.check_paths(at, actor_of(actor, at), given, scope=scope or [], deny=deny or [])
+
+        return guard(work)
+
+    @server.tool(name="doctor")
+    def doctor_(
+        commit_range: Annotated[str | None, Field(description="BASE..HEAD (default: all since setup).")] = None,
+        repo: Repo = None,
+    ) -> DoctorReport:
+        """Re-check governance, audit chains, tickets, sessions and every commit (what CI runs).
+        Returns every problem with its code, subject and fix; ok is true only when healthy."""
+        return guard(lambda: doctor.diagnose(root(repo), commit_range=commit_range, probe=False))
+
+    @server.tool()
+    def audit_verify(
+        anchors: Annotated[list[str] | None, Field(description="Extra STREAM:SEQ:HASH anchors.")] = None,
+        repo: Repo = None,
+    ) -> AuditReport:
+        """Recompute every audit hash chain and anchor. Returns the streams and any problems."""
+        return guard(lambda: audit.verify(root(repo), anchors or []))
+
+    return server
+
+
+def guard(call: Callable[[], R]) -> R:
+    """Run a stdlib call; a domain error becomes a tool error carrying its code and hint."""
+    try:
+        return call()
+    except ExoError as exc:
+        raise ToolError(f"error[{exc.code}]: {exc.message}\nhint: {exc.hint}") from exc
+
+
+def refused_is_error(result: FinishResult) -> FinishResult:
+    """A refused finish or handoff is an error for the agent, never a success with ok=false."""
+    if result.error is not None:
+        raise ExoError(result.error["message"], code=result.error["code"], hint=result.error["hint"])
+    return result
+
+
+def main() -> None:
+    """`exo-mcp`: serve over stdio. Logs go to stderr; stdout carries only the protocol."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    build(Path.cwd(), os.environ.get("EXO_ACTOR") or None).run()

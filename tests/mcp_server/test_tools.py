@@ -1,0 +1,185 @@
+"""Every MCP tool in memory with the SDK's client, error paths included; structured output = CLI --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from exo.mcp_server import build
+from exo.stdlib import freeze
+from tests.conftest import exo
+
+A = "agent:one"
+TOOLS = {
+    "status",
+    "next",
+    "ticket_create",
+    "ticket_list",
+    "ticket_show",
+    "session_start",
+    "session_heartbeat",
+    "session_finish",
+    "session_handoff",
+    "check",
+    "doctor",
+    "audit_verify",
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def call(root: Path, name: str, args: dict[str, Any] | None = None, actor: str | None = A) -> Any:
+    async with Client(build(root, actor), raise_exceptions=True) as client:
+        return await client.call_tool(name, args or {})
+
+
+def ok(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    return result.structured_content  # type: ignore[no-any-return]
+
+
+def error(result: Any) -> str:
+    assert result.is_error
+    text = result.content[0].text
+    assert "\nhint: " in text
+    return text  # type: ignore[no-any-return]
+
+
+@pytest.mark.anyio
+async def test_every_tool_has_a_description_and_an_output_schema(governed: Path) -> None:
+    async with Client(build(governed, A), raise_exceptions=True) as client:
+        tools = (await client.list_tools()).tools
+    assert {t.name for t in tools} == TOOLS
+    for tool in tools:
+        assert tool.description and len(tool.description) > 40, tool.name
+        assert tool.output_schema and tool.output_schema.get("type") == "object", tool.name
+        assert tool.input_schema.get("type") == "object"
+
+
+@pytest.mark.anyio
+async def test_the_whole_lifecycle(governed: Path) -> None:
+    claimed = ok(await call(governed, "next"))
+    assert claimed["ticket"]["id"] == "T1" and claimed["lease"]["holder"] == A
+    started = ok(await call(governed, "session_start", {"task": "build"}))
+    assert "## Your fence" in started["bootstrap"]
+    assert ok(await call(governed, "status"))["current"]["sid"] == started["session"]["sid"]
+    assert ok(await call(governed, "session_heartbeat"))["live"] is True
+    decided = ok(await call(governed, "check", {"paths": ["src/a.py", "docs/x.md"]}))
+    assert [d["allowed"] for d in decided["decisions"]] == [True, False] and decided["ok"] is False
+    (governed / "src").mkdir()
+    (governed / "src/a.py").write_text("x\n")
+    finished = ok(await call(governed, "session_finish", {"summary": "done", "set_status": "done"}))
+    assert finished["ok"] and finished["commit"]
+    assert ok(await call(governed, "audit_verify"))["ok"] is True
+    assert ok(await call(governed, "doctor"))["ok"] is True
+
+
+@pytest.mark.anyio
+async def test_structured_output_equals_the_cli_json(governed: Path) -> None:
+    for tool, args, argv in (
+        ("ticket_show", {"ticket_id": "T1"}, ["ticket", "show", "T1"]),
+        ("ticket_list", {}, ["ticket", "list"]),
+        ("status", {}, ["status"]),
+        ("check", {"paths": ["src/a.py"], "scope": ["src/**"]}, ["check", "--paths", "src/a.py", "--scope", "src/**"]),
+        ("audit_verify", {}, ["audit", "verify"]),
+    ):
+        structured = ok(await call(governed, tool, args))
+        cli = exo(*argv, "--json", cwd=governed, env={"EXO_ACTOR": A})
+        assert structured == json.loads(cli.out), tool
+
+
+@pytest.mark.anyio
+async def test_tickets_create_list_show(governed: Path) -> None:
+    made = ok(await call(governed, "ticket_create", {"title": "Fix it", "scope": ["lib/**"], "priority": 1}))
+    assert made["created_by"] == A and made["scope"]["allow"] == ["lib/**"]
+    assert ok(await call(governed, "ticket_list"))["tickets"][0]["id"] == made["id"]
+    assert ok(await call(governed, "ticket_show", {"ticket_id": made["id"]}))["title"] == "Fix it"
+
+
+ERRORS = [
+    ("ticket_show", {"ticket_id": "NOPE"}, "TICKET_NOT_FOUND"),
+    ("ticket_show", {"ticket_id": "../x"}, "INVALID_ID"),
+    ("ticket_create", {"title": "x", "scope": ["/abs/**"]}, "INVALID_PATTERN"),
+    ("ticket_create", {"title": "x", "scope": ["a/**"], "depends_on": ["NOPE"]}, "TICKET_NOT_FOUND"),
+    ("ticket_list", {"status": "bogus"}, "INVALID_ARGUMENT"),
+    ("session_start", {"ticket_id": "NOPE"}, "TICKET_NOT_FOUND"),
+    ("session_start", {}, "NO_TICKET"),
+    ("session_heartbeat", {}, "SESSION_NOT_FOUND"),
+    ("session_finish", {}, "SESSION_NOT_FOUND"),
+    ("session_handoff", {"to": "agent:b", "summary": "x"}, "SESSION_NOT_FOUND"),
+    ("check", {"paths": ["a"]}, "NO_SESSION"),
+    ("check", {"paths": ["a"], "scope": ["../x"]}, "INVALID_PATTERN"),
+    ("doctor", {"commit_range": "nope..HEAD"}, "INVALID_ARGUMENT"),
+    ("audit_verify", {"anchors": ["junk"]}, "INVALID_ARGUMENT"),
+    ("status", {"repo": "/nonexistent/place"}, "NOT_A_REPOSITORY"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("tool", "args", "code"), ERRORS, ids=[f"{t}-{c}" for t, _, c in ERRORS])
+async def test_domain_errors_are_tool_errors_with_code_and_hint(
+    governed: Path, tool: str, args: dict[str, Any], code: str
+) -> None:
+    assert f"error[{code}]" in error(await call(governed, tool, args))
+
+
+@pytest.mark.anyio
+async def test_next_when_frozen_and_when_nothing_is_left(governed: Path) -> None:
+    freeze.freeze(governed, "human:ops@example.com", "incident")
+    assert "error[FROZEN]" in error(await call(governed, "next"))
+    freeze.unfreeze(governed, "human:ops@example.com")
+    assert ok(await call(governed, "next", {"actor": "agent:a"}))["ticket"]["id"] == "T1"
+    assert ok(await call(governed, "next", {"actor": "agent:b"}))["ticket"]["id"] == "T2"
+    assert "error[NO_TICKET]" in error(await call(governed, "next", {"actor": "agent:c"}))
+
+
+@pytest.mark.anyio
+async def test_a_refused_finish_is_an_error_naming_the_paths(governed: Path) -> None:
+    ok(await call(governed, "session_start", {"ticket_id": "T1"}))
+    (governed / "docs").mkdir()
+    (governed / "docs/x.md").write_text("x\n")
+    text = error(await call(governed, "session_finish"))
+    assert "error[DRIFT]" in text and "docs/x.md" in text
+    text = error(await call(governed, "session_handoff", {"to": "agent:b", "summary": "s"}))
+    assert "error[DRIFT]" in text
+    assert ok(await call(governed, "status"))["current"] is not None  # still open
+
+
+@pytest.mark.anyio
+async def test_actor_comes_from_the_server_unless_a_call_names_one(governed: Path) -> None:
+    assert ok(await call(governed, "next", actor="agent:server"))["lease"]["holder"] == "agent:server"
+    named = ok(await call(governed, "next", {"actor": "agent:named"}, actor="agent:server"))
+    assert named["lease"]["holder"] == "agent:named"
+    assert "error[INVALID_ACTOR]" in error(await call(governed, "next", {"actor": "bad actor"}))
+
+
+@pytest.mark.anyio
+async def test_each_call_reads_fresh_state(governed: Path) -> None:
+    server = build(governed, A)
+    async with Client(server, raise_exceptions=True) as client:
+        before = (await client.call_tool("ticket_list", {})).structured_content
+        exo("ticket", "create", "Made by the CLI", "--scope", "cli/**", "--id", "T9", cwd=governed)
+        after = (await client.call_tool("ticket_list", {})).structured_content
+    assert before is not None and after is not None
+    assert len(after["tickets"]) == len(before["tickets"]) + 1
+
+
+@pytest.mark.anyio
+async def test_finish_reports_progress(governed: Path) -> None:
+    ok(await call(governed, "session_start", {"ticket_id": "T1"}))
+    seen: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(message or "")
+
+    async with Client(build(governed, A), raise_exceptions=True) as client:
+        result = await client.call_tool("session_finish", {"summary": "s"}, progress_callback=on_progress)
+    assert not result.is_error
+    assert "measuring drift" in seen and "committing the session records" in seen
