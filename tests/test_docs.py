@@ -75,3 +75,17 @@ def test_every_doctor_problem_code_is_documented() -> None:
     text = (DOCS / "ci.md").read_text()
     codes = [c for c in FIX if c not in ("GOVERNANCE", "AUDIT")] + ["GOVERNANCE_STALE", "AUDIT_<KIND>"]
     assert [c for c in codes if f"`{c}`" not in text] == []
+
+
+def test_every_mcp_tool_is_documented() -> None:
+    import anyio
+    from mcp import Client
+
+    from exo.mcp_server import build
+
+    async def names() -> list[str]:
+        async with Client(build(Path.cwd(), None)) as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    text = (DOCS / "mcp.md").read_text()
+    assert [name for name in anyio.run(names) if f"### `{name}`" not in text] == []

@@ -6,17 +6,22 @@ touched. Writing is byte-stable and idempotent: the same rules give the same byt
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import Governance, load_governance
+from exo.kernel import Governance, StateError, load_governance
 from exo.kernel.fs import atomic_write, read_file
 
 from .bootstrap import rules_in_words
 
 BEGIN = "<!-- exo:begin - managed by `exo adapters`; edit outside this block -->"
 END = "<!-- exo:end -->"
+
+
+MCP_CONFIGS = (".mcp.json", ".cursor/mcp.json")  # Claude Code's project servers; Cursor's
+MCP_SERVER = {"command": "exo-mcp", "args": []}
 
 
 class AdaptersResult(BaseModel):
@@ -69,6 +74,8 @@ def write_adapters(root: Path) -> AdaptersResult:
         ".cursor/rules/exo.mdc": block,
     }
     result = AdaptersResult(changed=[], unchanged=[])
+    for rel in MCP_CONFIGS:
+        _mcp_config(root, rel, result)
     for rel, content in targets.items():
         path = root / rel
         raw = read_file(path)
@@ -80,3 +87,22 @@ def write_adapters(root: Path) -> AdaptersResult:
             atomic_write(path, new)
             result.changed.append(rel)
     return result
+
+
+def _mcp_config(root: Path, rel: str, result: AdaptersResult) -> None:
+    """Register `exo-mcp` as the project's `exo` MCP server, keeping every other server and key."""
+    path = root / rel
+    raw = read_file(path)
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise StateError(f"{rel} is not valid JSON; not touching it", code="IO_ERROR", hint="fix it first") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("mcpServers", {}), dict):
+        raise StateError(f"{rel} does not have the expected shape; not touching it", code="IO_ERROR")
+    doc.setdefault("mcpServers", {})["exo"] = MCP_SERVER
+    text = (json.dumps(doc, indent=2) + "\n").encode()
+    if raw == text:
+        result.unchanged.append(rel)
+    else:
+        atomic_write(path, text)
+        result.changed.append(rel)

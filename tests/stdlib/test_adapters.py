@@ -14,7 +14,7 @@ from tests.conftest import exo, git
 def test_adapters_write_the_block_and_keep_user_text(exo_repo: Path) -> None:
     (exo_repo / "AGENTS.md").write_text("# Our agents\n\nBe kind to the build.\n")
     first = write_adapters(exo_repo)
-    assert sorted(first.changed) == [".cursor/rules/exo.mdc", "AGENTS.md", "CLAUDE.md"]
+    assert sorted(first.changed) == [".cursor/mcp.json", ".cursor/rules/exo.mdc", ".mcp.json", "AGENTS.md", "CLAUDE.md"]
     agents = (exo_repo / "AGENTS.md").read_text()
     assert agents.startswith("# Our agents\n\nBe kind to the build.\n\n" + BEGIN)
     assert "exo session-finish" in agents and "no-secrets" in agents and agents.endswith(END + "\n")
@@ -55,3 +55,13 @@ def test_the_pre_commit_framework_manifest_names_real_hooks() -> None:
     manifest = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
     entries = {hook["id"]: hook["entry"] for hook in manifest}
     assert entries == {"exo-fence": "exo hook git pre-commit", "exo-stamp": "exo hook git prepare-commit-msg"}
+
+
+def test_mcp_configs_register_exo_and_keep_other_servers(exo_repo: Path) -> None:
+    (exo_repo / ".mcp.json").write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}, "note": 1}))
+    write_adapters(exo_repo)
+    doc = json.loads((exo_repo / ".mcp.json").read_text())
+    assert doc == {"mcpServers": {"other": {"command": "x"}, "exo": {"command": "exo-mcp", "args": []}}, "note": 1}
+    cursor = json.loads((exo_repo / ".cursor/mcp.json").read_text())
+    assert cursor["mcpServers"]["exo"]["command"] == "exo-mcp"
+    assert write_adapters(exo_repo).changed == []

@@ -1,0 +1,92 @@
+"""MCP figures (SPEC §10): median latency of a warm `check` call (one path) over stdio, and the
+server's start-up time (launch to initialized), beside `python -c pass` from the same run.
+
+Usage: .venv/bin/python bench/mcp.py [--calls N] [--starts N]
+Budget: warm check <= 5 ms median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This file is bench/mcp.py: keep its own directory off the import path so `import mcp` is the SDK.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import anyio  # noqa: E402
+from mcp import Client, StdioServerParameters  # noqa: E402
+
+SERVER = str(Path(sys.executable).parent / "exo-mcp")
+
+
+def governed_repo(base: Path) -> Path:
+    from exo.stdlib import scaffold, sessions, tickets
+
+    root = base / "repo"
+    root.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "b@exo.invalid"], ["config", "user.name", "b"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    scaffold.init_repo(root)
+    tickets.create(root, "human:b@exo.invalid", title="bench", scope=["src/**"], ticket_id="T1")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "govern"], cwd=root, check=True)
+    sessions.start(root, "agent:bench", ticket_id="T1")
+    return root
+
+
+async def measure(root: Path, calls: int, starts: int) -> dict[str, float]:
+    params = StdioServerParameters(command=SERVER, cwd=str(root), env={**os.environ, "EXO_ACTOR": "agent:bench"})
+    startup = []
+    for _ in range(starts):
+        began = time.perf_counter()
+        async with Client(params) as client:
+            startup.append(time.perf_counter() - began)
+    async with Client(params) as client:
+        for _ in range(5):  # warm: imports, caches, compiled regexes
+            await client.call_tool("check", {"paths": ["src/app.py"]})
+        latencies = []
+        for _ in range(calls):
+            began = time.perf_counter()
+            result = await client.call_tool("check", {"paths": ["src/app.py"]})
+            latencies.append(time.perf_counter() - began)
+            assert not result.is_error and result.structured_content and result.structured_content["ok"]
+    return {
+        "startup_ms": round(statistics.median(startup) * 1000, 1),
+        "warm_check_median_ms": round(statistics.median(latencies) * 1000, 2),
+        "warm_check_p90_ms": round(sorted(latencies)[int(len(latencies) * 0.9)] * 1000, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--starts", type=int, default=5)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="exo-bench-mcp-"))
+    try:
+        root = governed_repo(base)
+        floor = []
+        for _ in range(10):
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            floor.append(time.perf_counter() - began)
+        figures = {"python_c_pass_ms": round(statistics.median(floor) * 1000, 2)}
+        figures |= anyio.run(measure, root, args.calls, args.starts)
+        for key, value in figures.items():
+            print(f"{key}={value}")
+        print("budget: warm_check_median_ms <= 5")
+        print(json.dumps(figures))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""exo-mcp as a real subprocess over stdio with the official client; two servers racing for one ticket."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from exo.stdlib import tickets
+
+SERVER = str(Path(sys.executable).parent / "exo-mcp")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def params(root: Path, actor: str) -> StdioServerParameters:
+    return StdioServerParameters(command=SERVER, args=[], cwd=str(root), env={**os.environ, "EXO_ACTOR": actor})
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    return result.structured_content  # type: ignore[no-any-return]
+
+
+@pytest.mark.anyio
+async def test_a_session_over_stdio(governed: Path) -> None:
+    async with Client(params(governed, "agent:stdio")) as client:
+        claimed = structured(await client.call_tool("next", {}))
+        assert claimed["ticket"]["id"] == "T1" and claimed["lease"]["holder"] == "agent:stdio"
+        started = structured(await client.call_tool("session_start", {"task": "over stdio"}))
+        assert started["session"]["ticket_id"] == "T1"
+        decided = structured(await client.call_tool("check", {"paths": ["src/app.py", ".git/config"]}))
+        assert [d["allowed"] for d in decided["decisions"]] == [True, False]
+        (governed / "src").mkdir()
+        (governed / "src/app.py").write_text("print('hi')\n")
+        finished = structured(await client.call_tool("session_finish", {"summary": "app", "set_status": "done"}))
+        assert finished["ok"] and finished["commit"]
+        verified = structured(await client.call_tool("audit_verify", {}))
+        assert verified["ok"] and verified["anchors_checked"] >= 1
+        refused = await client.call_tool("session_heartbeat", {})
+        assert refused.is_error and "error[SESSION_NOT_FOUND]" in refused.content[0].text
+
+
+@pytest.mark.anyio
+async def test_two_servers_for_two_actors_race_for_one_ticket(exo_repo: Path) -> None:
+    tickets.create(exo_repo, "human:t@example.com", title="only one", scope=["src/**"], ticket_id="ONLY")
+    outcomes: dict[str, Any] = {}
+
+    async def agent(actor: str, ready: anyio.Event, go: anyio.Event) -> None:
+        async with Client(params(exo_repo, actor)) as client:
+            await client.list_tools()  # fully started before the race
+            ready.set()
+            await go.wait()
+            outcomes[actor] = await client.call_tool("next", {})
+
+    readies = [anyio.Event(), anyio.Event()]
+    go = anyio.Event()
+    async with anyio.create_task_group() as group:
+        for actor, ready in zip(("agent:left", "agent:right"), readies, strict=True):
+            group.start_soon(agent, actor, ready, go)
+        for ready in readies:
+            await ready.wait()
+        go.set()
+    winners = [a for a, r in outcomes.items() if not r.is_error]
+    losers = [r.content[0].text for r in outcomes.values() if r.is_error]
+    assert len(winners) == 1 and len(losers) == 1
+    assert "error[NO_TICKET]" in losers[0]
+    assert outcomes[winners[0]].structured_content["lease"]["holder"] == winners[0]
