@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common
+
 EXO = str(Path(sys.executable).parent / "exo")
 
 
@@ -36,17 +38,8 @@ def median_ms(argv: list[str], cwd: Path, runs: int, stdin: str = "", ok: tuple[
 
 
 def governed_repo(base: Path) -> Path:
-    from exo.stdlib import scaffold, sessions, tickets
-
-    root = base / "repo"
-    root.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "b@exo.invalid"], ["config", "user.name", "b"]):
-        subprocess.run(["git", *args], cwd=root, check=True)
-    scaffold.init_repo(root)
-    tickets.create(root, "human:b@exo.invalid", title="bench", scope=["src/**"], ticket_id="T1")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "govern"], cwd=root, check=True)
-    sessions.start(root, "agent:bench", ticket_id="T1")
+    """The shared governed repository, with 50 files staged inside the session's fence."""
+    root = _common.governed_repo(base)
     (root / "src").mkdir()
     for i in range(50):
         (root / "src" / f"m{i}.py").write_text(f"x = {i}\n")

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common
+
 # This file is bench/mcp.py: keep its own directory off the import path so `import mcp` is the SDK.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
@@ -25,21 +27,6 @@ import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 SERVER = str(Path(sys.executable).parent / "exo-mcp")
-
-
-def governed_repo(base: Path) -> Path:
-    from exo.stdlib import scaffold, sessions, tickets
-
-    root = base / "repo"
-    root.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "b@exo.invalid"], ["config", "user.name", "b"]):
-        subprocess.run(["git", *args], cwd=root, check=True)
-    scaffold.init_repo(root)
-    tickets.create(root, "human:b@exo.invalid", title="bench", scope=["src/**"], ticket_id="T1")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "govern"], cwd=root, check=True)
-    sessions.start(root, "agent:bench", ticket_id="T1")
-    return root
 
 
 async def measure(root: Path, calls: int, starts: int) -> dict[str, float]:
@@ -72,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="exo-bench-mcp-"))
     try:
-        root = governed_repo(base)
+        root = _common.governed_repo(base)
         floor = []
         for _ in range(10):
             began = time.perf_counter()

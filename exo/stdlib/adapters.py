@@ -6,14 +6,15 @@ touched. Writing is byte-stable and idempotent: the same rules give the same byt
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import Governance, StateError, load_governance
+from exo.kernel import Governance, load_governance
 from exo.kernel.fs import atomic_write, read_file
 
+from . import jsonfile
 from .bootstrap import rules_in_words
 
 BEGIN = "<!-- exo:begin - managed by `exo adapters`; edit outside this block -->"
@@ -91,18 +92,11 @@ def write_adapters(root: Path) -> AdaptersResult:
 
 def _mcp_config(root: Path, rel: str, result: AdaptersResult) -> None:
     """Register `exo-mcp` as the project's `exo` MCP server, keeping every other server and key."""
-    path = root / rel
-    raw = read_file(path)
-    try:
-        doc = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise StateError(f"{rel} is not valid JSON; not touching it", code="IO_ERROR", hint="fix it first") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("mcpServers", {}), dict):
-        raise StateError(f"{rel} does not have the expected shape; not touching it", code="IO_ERROR")
-    doc.setdefault("mcpServers", {})["exo"] = MCP_SERVER
-    text = (json.dumps(doc, indent=2) + "\n").encode()
-    if raw == text:
-        result.unchanged.append(rel)
-    else:
-        atomic_write(path, text)
-        result.changed.append(rel)
+
+    def register(doc: dict[str, Any]) -> None:
+        servers = doc.setdefault("mcpServers", {})
+        if not isinstance(servers, dict):
+            raise ValueError("mcpServers is not an object")
+        servers["exo"] = MCP_SERVER
+
+    (result.changed if jsonfile.edit(root / rel, register) else result.unchanged).append(rel)

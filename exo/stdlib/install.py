@@ -7,7 +7,6 @@ carrying a marker, so install and uninstall recognise their own scripts; a forei
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import BaseModel, Field
 from exo.kernel import StateError
 from exo.kernel.fs import atomic_write, read_file
 
-from . import git
+from . import git, jsonfile
 
 MARKER = "# exo-managed-hook"
 GIT_HOOKS = ("pre-commit", "prepare-commit-msg")
@@ -145,24 +144,16 @@ def _cursor_entries() -> dict[str, list[dict[str, Any]]]:
 
 
 def _merge_json(path: Path, entries: Any, uninstall: bool, result: InstallResult) -> None:
-    raw = read_file(path)
-    try:
-        doc = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise StateError(f"{path} is not valid JSON; not touching it", code="IO_ERROR", hint="fix it first") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("hooks", {}), dict):
-        raise StateError(f"{path} does not have the expected shape; not touching it", code="IO_ERROR")
-    if path.name == "hooks.json":
-        doc.setdefault("version", 1)
-    hooks = doc.setdefault("hooks", {})
-    for event, ours in entries().items():
-        kept = [e for e in hooks.get(event, []) if not _ours(e)]
-        hooks[event] = kept if uninstall else [*kept, *ours]
-        if not hooks[event]:
-            del hooks[event]
-    text = (json.dumps(doc, indent=2) + "\n").encode()
-    if raw == text or (raw is None and uninstall):
-        result.unchanged.append(str(path))
-        return
-    atomic_write(path, text)
-    result.changed.append(str(path))
+    def merge(doc: dict[str, Any]) -> None:
+        hooks = doc.setdefault("hooks", {})
+        if not isinstance(hooks, dict):
+            raise ValueError("hooks is not an object")
+        if path.name == "hooks.json":
+            doc.setdefault("version", 1)
+        for event, ours in entries().items():
+            kept = [e for e in hooks.get(event, []) if not _ours(e)]
+            hooks[event] = kept if uninstall else [*kept, *ours]
+            if not hooks[event]:
+                del hooks[event]
+
+    (result.changed if jsonfile.edit(path, merge, create=not uninstall) else result.unchanged).append(str(path))

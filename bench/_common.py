@@ -1,0 +1,21 @@
+"""What the benchmarks share: a governed repository with an open session on ticket T1 (src/**)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def governed_repo(base: Path) -> Path:
+    from exo.stdlib import scaffold, sessions, tickets
+
+    root = base / "repo"
+    root.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "b@exo.invalid"], ["config", "user.name", "b"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    scaffold.init_repo(root)
+    tickets.create(root, "human:b@exo.invalid", title="bench", scope=["src/**"], ticket_id="T1")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "govern"], cwd=root, check=True)
+    sessions.start(root, "agent:bench", ticket_id="T1")
+    return root
