@@ -183,3 +183,23 @@ async def test_finish_reports_progress(governed: Path) -> None:
         result = await client.call_tool("session_finish", {"summary": "s"}, progress_callback=on_progress)
     assert not result.is_error
     assert "measuring drift" in seen and "committing the session records" in seen
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_exception_is_logged_not_leaked(
+    governed: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from exo.stdlib import tickets
+
+    def boom(*_args: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(tickets, "list_tickets", boom)
+    async with Client(build(governed, A)) as client:
+        result = await client.call_tool("ticket_list", {})
+    assert result.is_error
+    text = result.content[0].text
+    assert "ticket_list" in text and "secret internal detail" not in text
+    crashes = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert crashes and crashes[0].exc_info is not None
+    assert "secret internal detail" in str(crashes[0].exc_info[1].__cause__)  # the traceback is in the log
