@@ -113,3 +113,21 @@ def test_fence_hot_path_loads_only_the_standard_library(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def loaded_after(argv: list[str], stdin: str = "") -> set[str]:
+    code = (
+        "import sys\n"
+        f"sys.argv = {['exo', *argv]!r}\n"
+        "from exo.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True, text=True)
+    return set(done.stderr.split())
+
+
+def test_help_and_hooks_do_not_pay_for_pydantic() -> None:
+    assert "pydantic" not in loaded_after(["--help"])  # the 150 ms budget of `exo --help`
+    hook = loaded_after(["hook", "claude", "pre-tool-use"], stdin='{"tool_name": "Write", "tool_input": {}}')
+    assert not hook & {"pydantic", "typer", "click", "rich", "yaml", "pathspec", "filelock", "mcp", "git"}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel
 
 from exo.kernel import ExoError, StateError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (errors too).")]
 RepoOpt = Annotated[
@@ -29,7 +31,7 @@ ActorOpt = Annotated[
     ),
 ]
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R", bound="BaseModel")
 
 
 class Context:
@@ -57,15 +59,12 @@ class Context:
 def fail(exc: ExoError, as_json: bool) -> NoReturn:
     """Print `error[CODE]: message` and `hint:` on stderr (and the error as JSON on stdout) and exit."""
     if as_json:
-        typer.echo(ErrorOutput(ok=False, error=exc.to_dict()).model_dump_json(indent=2))
+        import json
+
+        typer.echo(json.dumps({"ok": False, "error": exc.to_dict()}, indent=2))
     typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
     typer.echo(f"hint: {exc.hint}", err=True)
     raise typer.Exit(exc.exit_status)
-
-
-class ErrorOutput(BaseModel):
-    ok: bool
-    error: dict[str, str]
 
 
 def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R:

@@ -157,3 +157,25 @@ def _merge_json(path: Path, entries: Any, uninstall: bool, result: InstallResult
                 del hooks[event]
 
     (result.changed if jsonfile.edit(path, merge, create=not uninstall) else result.unchanged).append(str(path))
+
+
+class InstallSummary(BaseModel):
+    """What `exo install` changed (it never commits)."""
+
+    changed: list[str] = Field(description="Files created or rewritten.")
+    unchanged: list[str] = Field(description="Files already as they should be.")
+
+
+def install_all(root: Path) -> InstallSummary:
+    """`exo install`: init, every hook, the adapters; idempotent, never commits."""
+    from .adapters import write_adapters
+    from .scaffold import init_repo
+
+    init = init_repo(root)
+    hooks = install(root, git_hooks=True, claude=True, cursor=True, exe=exo_command())
+    written = write_adapters(root)
+    lock = [init.governance.lock] if init.governance.changed else []
+    return InstallSummary(
+        changed=init.created + lock + hooks.changed + written.changed,
+        unchanged=init.kept + hooks.unchanged + written.unchanged,
+    )
