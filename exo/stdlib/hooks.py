@@ -97,9 +97,6 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
     cwd = payload.get("cwd") or os.getcwd()
     if not isinstance(cwd, str):
         return "the hook input has no usable cwd"
-    root = find_root(cwd)
-    if root is None:
-        return f"{cwd} is not inside a git repository governed by exo"
     if tool in FILE_TOOLS:
         path = tool_input.get(FILE_TOOLS[tool])
         if not isinstance(path, str) or not path:
@@ -115,9 +112,12 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
         reading = read_command(command)
         writes, bypass = reading.writes, reading.bypass
         if not writes and not bypass:
-            return None  # reads nothing we govern: normal permissions apply
+            return None  # writes nothing exo governs, wherever it runs: normal permissions apply
     else:
         return f"exo does not know the tool {tool!r}; it only decides Write, Edit, MultiEdit, NotebookEdit and Bash"
+    root = find_root(cwd)
+    if root is None:
+        return f"{cwd} is not inside a git repository governed by exo"
     if bypass:
         return "; ".join(bypass) + " (commits must go through exo's hooks)"
     session = open_session(root)

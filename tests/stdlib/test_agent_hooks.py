@@ -245,3 +245,10 @@ def test_the_real_entry_point_over_stdin(working: Path) -> None:
         [EXE, "hook", "claude", "pre-tool-use", "--json"], input=inside, capture_output=True, text=True
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_read_only_bash_outside_any_repository_is_not_denied(tmp_path: Path) -> None:
+    payload = {**tool(tmp_path, "Bash", {"command": "ls -la"}), "cwd": str(tmp_path)}
+    allowed(call("claude", "pre-tool-use", payload))
+    writing = {**tool(tmp_path, "Bash", {"command": "echo x > out.txt"}), "cwd": str(tmp_path)}
+    assert "not inside a git repository" in denied(call("claude", "pre-tool-use", writing))
