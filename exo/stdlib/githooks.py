@@ -86,8 +86,10 @@ def pre_commit(root: str, actor: str | None, err: TextIO) -> int:
 def tree_and_parents(root: str, source: str, amend_of: str) -> tuple[str, list[str]]:
     """The tree being committed (from the index in use) and the commit's parents."""
     tree = _git(root, "write-tree").strip()
-    if source == "commit" and amend_of:
-        parents = _git(root, "rev-parse", f"{amend_of}^@").split()
+    # git passes `commit HEAD` for --amend, and `commit <as typed>` for -c/-C <commit>: only an
+    # amend replaces HEAD, so only then are the parents HEAD's parents.
+    if source == "commit" and amend_of == "HEAD":
+        parents = _git(root, "rev-parse", "HEAD^@").split()
     else:
         head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True)
         parents = [head.stdout.strip()] if head.returncode == 0 else []

@@ -153,3 +153,25 @@ def test_invalid_json_config_is_left_alone(governed: Path) -> None:
     settings.write_text("{not json")
     run = exo("hook-install", "--claude", cwd=governed)
     assert run.code == 3 and run.err.startswith("error[IO_ERROR]") and settings.read_text() == "{not json"
+
+
+def test_amend_and_reused_messages_bind_the_right_parents(hooked: Path) -> None:
+    sid = sessions.start(hooked, A, ticket_id="T1").session.sid
+    (hooked / "src").mkdir()
+    (hooked / "src/a.py").write_text("x\n")
+    git(hooked, "add", "src/a.py")
+    assert commit(hooked, "-m", "first", actor=A).returncode == 0
+    first = git(hooked, "rev-parse", "HEAD")
+    (hooked / "src/a.py").write_text("y\n")
+    git(hooked, "add", "src/a.py")
+    assert commit(hooked, "--amend", "--no-edit", actor=A).returncode == 0
+    (hooked / "src/b.py").write_text("z\n")
+    git(hooked, "add", "src/b.py")
+    assert commit(hooked, "-C", first, actor=A).returncode == 0  # reuse a message, not an amend
+
+    lines = (hooked / f".exo/audit/{sid}.jsonl").read_text().splitlines()
+    for sha in (git(hooked, "rev-parse", "HEAD~1"), git(hooked, "rev-parse", "HEAD")):
+        seq = int(git(hooked, "log", "-1", "--format=%(trailers:key=Exo-Audit,valueonly)", sha).split(":")[0])
+        data = json.loads(lines[seq - 1])["data"]
+        assert data["tree"] == git(hooked, "rev-parse", f"{sha}^{{tree}}")
+        assert data["parents"] == git(hooked, "rev-parse", f"{sha}^@").split()
