@@ -11,8 +11,9 @@ from .app import app
 from .common import ActorOpt, Context, JsonOpt, RepoOpt, run
 
 if TYPE_CHECKING:
+    from exo.stdlib.closeout import FinishResult
     from exo.stdlib.freeze import FreezeState
-    from exo.stdlib.sessions import FinishResult, SessionView, StartResult, StatusResult
+    from exo.stdlib.sessions import SessionView, StartResult, StatusResult
 
 Texts = Annotated[list[str] | None, typer.Option(metavar="TEXT", show_default=False)]
 AcceptDrift = Annotated[
@@ -128,12 +129,12 @@ def session_finish(
 
     Any violation or failed check exits 1, names every path, and leaves the session open.
     """
-    from exo.stdlib import sessions
+    from exo.stdlib import closeout
 
     ctx = Context(repo, actor)
 
     def action() -> FinishResult:
-        return sessions.finish(
+        return closeout.finish(
             ctx.root,
             ctx.actor,
             summary=summary,
@@ -158,12 +159,12 @@ def session_handoff(
     actor: ActorOpt = None,
 ) -> None:
     """Close the session with handoff notes and pass the lease to another actor."""
-    from exo.stdlib import sessions
+    from exo.stdlib import closeout
 
     ctx = Context(repo, actor)
 
     def action() -> FinishResult:
-        return sessions.handoff(
+        return closeout.handoff(
             ctx.root, ctx.actor, to=to, summary=summary, next_steps=next_step, tried=tried, accept_drift=accept_drift
         )
 

@@ -23,11 +23,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from exo.kernel import AuditReport, ExoError
-from exo.stdlib import audit, dispatch, doctor, governance, repo, sessions, tickets
+from exo.stdlib import audit, closeout, dispatch, doctor, governance, repo, sessions, tickets
+from exo.stdlib.closeout import FinishResult
 from exo.stdlib.dispatch import NextResult
 from exo.stdlib.doctor import DoctorReport
 from exo.stdlib.governance import CheckResult
-from exo.stdlib.sessions import FinishResult, SessionView, StartResult, StatusResult
+from exo.stdlib.sessions import SessionView, StartResult, StatusResult
 from exo.stdlib.tickets import Ticket, TicketList
 
 R = TypeVar("R")
@@ -145,7 +146,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         def work() -> FinishResult:
             at = root(repo)
             return refused_is_error(
-                sessions.finish(
+                closeout.finish(
                     at,
                     actor_of(actor, at),
                     summary=summary,
@@ -169,7 +170,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         """Close your session with handoff notes and pass the lease to another actor."""
         return guard(
             lambda: refused_is_error(
-                sessions.handoff(
+                closeout.handoff(
                     at := root(repo), actor_of(actor, at), to=to, summary=summary, next_steps=next_steps, tried=tried
                 )
             )

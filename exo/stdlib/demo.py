@@ -29,7 +29,7 @@ from exo.kernel import (
 )
 from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, LOCK
 
-from . import audit, doctor, git, governance, install, scaffold, sessions, tickets
+from . import audit, closeout, doctor, git, governance, install, scaffold, sessions, tickets
 
 # A racer waits for a start file so that both processes are fully started before either claims.
 _RACER = """
@@ -152,7 +152,7 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     (app_tree / "docs/notes.md").write_text("out of my lane\n")
     refused_commit = _commit(app_tree, one, "docs/notes.md", "stray notes")
     mark("COMMIT_REFUSED", "refused" if refused_commit is None else "accepted", "refused")
-    refused = sessions.finish(app_tree, one, summary="built the app")
+    refused = closeout.finish(app_tree, one, summary="built the app")
     stray = ",".join(f"{v.kind}:{v.path}" for v in refused.drift.violations)
     mark(
         "FINISH_REFUSED",
@@ -161,12 +161,12 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     )
     git.run(app_tree, "rm", "-q", "--cached", "docs/notes.md")
     (app_tree / "docs/notes.md").unlink()
-    done = sessions.finish(app_tree, one, summary="built the app", set_status="done")
+    done = closeout.finish(app_tree, one, summary="built the app", set_status="done")
     mark("FINISH_CLEAN", f"{'ok' if done.ok else 'failed'} files={len(done.drift.files)}", "ok files=1")
     sessions.start(docs_tree, two, task="write the guide")
     (docs_tree / "docs").mkdir(exist_ok=True)
     (docs_tree / "docs/guide.md").write_text("# Guide\n")
-    other = sessions.finish(docs_tree, two, summary="wrote the guide")
+    other = closeout.finish(docs_tree, two, summary="wrote the guide")
     mark("SECOND_FINISH", "ok" if other.ok else "failed", "ok")
     verified = [audit.verify(tree, []) for tree in (app_tree, docs_tree)]
     anchors = sum(r.anchors_checked for r in verified)

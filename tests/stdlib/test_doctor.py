@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exo.stdlib import install, sessions
+from exo.stdlib import closeout, install, sessions
 from exo.stdlib.doctor import diagnose
 from tests.conftest import exo, git
 
@@ -41,7 +41,7 @@ def governed_work(root: Path) -> None:
     write(root, "src/app.py")
     commit(root, "add", "src/app.py")
     commit(root, "commit", "-qm", "app", actor=A)
-    assert sessions.finish(root, A, summary="app").ok
+    assert closeout.finish(root, A, summary="app").ok
     write(root, "NOTES.md")
     commit(root, "add", "NOTES.md")
     commit(root, "commit", "-qm", "human notes")
@@ -92,7 +92,7 @@ def test_sec4_no_verify_out_of_scope_in_a_closed_session_is_flagged(hooked: Path
     sneak = commit(hooked, "commit", "--no-verify", "-qm", "sneak", actor=A)
     commit(hooked, "rm", "-q", "src/sneaky.py")
     commit(hooked, "commit", "--no-verify", "-qm", "hide it", actor=A)  # the worktree is clean again...
-    refused = sessions.finish(hooked, A)
+    refused = closeout.finish(hooked, A)
     assert not refused.ok  # ...but finish still sees the commit since base
     found = codes(fresh_clone(hooked))
     assert sneak[:12] in found.get("TRAILER_UNRESOLVED", set())

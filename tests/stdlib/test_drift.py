@@ -11,8 +11,8 @@ import pytest
 
 from exo.kernel import verify_audit
 from exo.kernel.layout import CONSTITUTION
-from exo.stdlib import audit, sessions, tickets
-from exo.stdlib.sessions import FinishResult
+from exo.stdlib import audit, closeout, sessions, tickets
+from exo.stdlib.closeout import FinishResult
 from tests.conftest import git
 
 AGENT = "agent:one"
@@ -39,7 +39,7 @@ def test_clean_session_finishes_and_its_records_verify(governed: Path) -> None:
     git(governed, "add", "src/app.py")
     git(governed, "commit", "-qm", "app")
     write(governed, "src/util.py", "x = 1\ny = 2\n")  # uncommitted, untracked
-    result = sessions.finish(governed, AGENT, summary="built it", follow_ups=["add tests"], set_status="done")
+    result = closeout.finish(governed, AGENT, summary="built it", follow_ups=["add tests"], set_status="done")
     assert result.ok and result.outcome == "finished", result.error
     assert result.drift.files == ["src/app.py", "src/util.py"]
     assert (result.drift.lines_added, result.drift.lines_removed, result.drift.score) == (3, 0, 0.0)
@@ -65,7 +65,7 @@ def test_clean_session_finishes_and_its_records_verify(governed: Path) -> None:
 def test_out_of_scope_untracked_file(governed: Path) -> None:
     start(governed)
     write(governed, "docs/notes.md")
-    assert refused(sessions.finish(governed, AGENT)) == {"docs/notes.md": "out_of_scope"}
+    assert refused(closeout.finish(governed, AGENT)) == {"docs/notes.md": "out_of_scope"}
     assert sessions.status(governed).current is not None  # left open
 
 
@@ -76,7 +76,7 @@ def test_out_of_scope_in_a_commit_that_was_reverted_in_the_worktree(governed: Pa
     git(governed, "commit", "-qm", "sneak")
     git(governed, "rm", "-q", "docs/sneaky.md")
     git(governed, "commit", "-qm", "hide")
-    assert refused(sessions.finish(governed, AGENT)) == {"docs/sneaky.md": "out_of_scope"}
+    assert refused(closeout.finish(governed, AGENT)) == {"docs/sneaky.md": "out_of_scope"}
 
 
 def test_out_of_scope_staged_and_unstaged_changes(governed: Path) -> None:
@@ -84,19 +84,19 @@ def test_out_of_scope_staged_and_unstaged_changes(governed: Path) -> None:
     write(governed, "README.md", "changed, unstaged\n")
     write(governed, "docs/staged.md")
     git(governed, "add", "docs/staged.md")
-    assert refused(sessions.finish(governed, AGENT)) == {"README.md": "out_of_scope", "docs/staged.md": "out_of_scope"}
+    assert refused(closeout.finish(governed, AGENT)) == {"README.md": "out_of_scope", "docs/staged.md": "out_of_scope"}
 
 
 def test_deleting_outside_the_scope(governed: Path) -> None:
     start(governed)
     (governed / "README.md").unlink()
-    assert refused(sessions.finish(governed, AGENT)) == {"README.md": "out_of_scope"}
+    assert refused(closeout.finish(governed, AGENT)) == {"README.md": "out_of_scope"}
 
 
 def test_denied_by_the_constitution(governed: Path) -> None:
     start(governed)
     write(governed, "src/.env", "SECRET=1\n")
-    violations = refused(sessions.finish(governed, AGENT))
+    violations = refused(closeout.finish(governed, AGENT))
     assert violations == {"src/.env": "denied"}
 
 
@@ -107,7 +107,7 @@ def test_protected_paths_even_inside_the_scope(governed: Path) -> None:
     write(governed, ".gitattributes", "* -text\n")
     write(governed, ".github/workflows/ci.yml", "on: push\n")
     write(governed, ".claude/settings.json", "{}\n")
-    assert refused(sessions.finish(governed, AGENT)) == {
+    assert refused(closeout.finish(governed, AGENT)) == {
         ".gitattributes": "protected",
         ".github/workflows/ci.yml": "protected",
         ".claude/settings.json": "protected",
@@ -120,7 +120,7 @@ def test_budget_files_and_lines(governed: Path) -> None:
     start(governed)
     for i in range(3):
         write(governed, f"src/f{i}.py", "line\n" * 5)
-    result = sessions.finish(governed, AGENT)
+    result = closeout.finish(governed, AGENT)
     kinds = [v.kind for v in result.drift.violations]
     assert kinds == ["budget", "budget"] and not result.ok
     assert {v.path for v in result.drift.violations} == {"3 files", "15 lines"}
@@ -132,7 +132,7 @@ def test_symlink_pointing_out_of_scope(governed: Path) -> None:
     (governed / "src").mkdir()
     os.symlink("../README.md", governed / "src/readme_link")
     os.symlink("/etc/passwd", governed / "src/passwd_link")
-    assert refused(sessions.finish(governed, AGENT)) == {"src/readme_link": "symlink", "src/passwd_link": "symlink"}
+    assert refused(closeout.finish(governed, AGENT)) == {"src/readme_link": "symlink", "src/passwd_link": "symlink"}
 
 
 def test_hook_tampering(governed: Path) -> None:
@@ -140,7 +140,7 @@ def test_hook_tampering(governed: Path) -> None:
     hook = governed / ".git/hooks/pre-commit"
     hook.write_text("#!/bin/sh\nexit 0\n")
     git(governed, "config", "core.hooksPath", "/dev/null")
-    assert refused(sessions.finish(governed, AGENT)) == {
+    assert refused(closeout.finish(governed, AGENT)) == {
         ".git/hooks/pre-commit": "hook_tamper",
         "core.hooksPath": "hook_tamper",
     }
@@ -155,7 +155,7 @@ def test_ignored_files_count_only_when_protected_or_denied(governed: Path) -> No
     write(governed, "build/out.bin")  # ignored build output: reported, not a violation
     write(governed, "debug.log")
     write(governed, ".env.local", "TOKEN=1\n")  # ignored, but denied by the constitution
-    result = sessions.finish(governed, AGENT)
+    result = closeout.finish(governed, AGENT)
     assert refused(result) == {".env.local": "denied"}
     assert result.drift.ignored_written == [".env.local", "build/out.bin", "debug.log"]
 
@@ -166,18 +166,18 @@ def test_frozen_mid_session_blocks_finish(governed: Path) -> None:
     start(governed)
     write(governed, "src/app.py")
     freeze.freeze(governed, "human:ops@example.com", "incident")
-    assert refused(sessions.finish(governed, AGENT)) == {"src/app.py": "frozen"}
+    assert refused(closeout.finish(governed, AGENT)) == {"src/app.py": "frozen"}
     freeze.unfreeze(governed, "human:ops@example.com")
-    assert sessions.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).ok
 
 
 def test_a_human_may_accept_drift_and_it_is_audited(governed: Path) -> None:
     sid = start(governed)
     write(governed, "docs/notes.md")
     with pytest.raises(Exception) as agent_tries:
-        sessions.finish(governed, AGENT, accept_drift="trust me")
+        closeout.finish(governed, AGENT, accept_drift="trust me")
     assert getattr(agent_tries.value, "code", None) == "NOT_ALLOWED"
-    result = sessions.finish(governed, "human:lead@example.com", accept_drift="notes agreed in review")
+    result = closeout.finish(governed, "human:lead@example.com", accept_drift="notes agreed in review")
     assert result.ok
     events = [json.loads(x) for x in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
     accepted = next(e for e in events if e["event"] == "drift.accepted")
@@ -201,17 +201,17 @@ def test_failing_checks_keep_the_session_open(governed: Path) -> None:
     git(governed, "commit", "-qam", "checks")
     start(governed)
     lines: list[str] = []
-    result = sessions.finish(governed, AGENT, progress=lines.append)
+    result = closeout.finish(governed, AGENT, progress=lines.append)
     assert not result.ok and result.error is not None and result.error["code"] == "CHECKS_FAILED"
     assert [c.passed for c in result.checks] == [False]
     assert any("check 1/1" in line for line in lines)  # live progress
     write(governed, "src/app.py")
-    assert sessions.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).ok
 
 
 def test_every_finish_verifies_from_its_committed_anchor(governed: Path) -> None:
     sid = start(governed)
-    result = sessions.finish(governed, AGENT)
+    result = closeout.finish(governed, AGENT)
     assert result.ok
     stream = governed / f".exo/audit/{sid}.jsonl"
     stream.write_text("\n".join(stream.read_text().splitlines()[:-1]) + "\n")  # drop the seal
@@ -225,11 +225,11 @@ def test_a_failed_closeout_commit_can_be_retried(governed: Path) -> None:
     lock = governed / ".git/refs/heads/main.lock"
     lock.write_text("held by another git\n")
     with pytest.raises(Exception) as caught:
-        sessions.finish(governed, AGENT, summary="first try")
+        closeout.finish(governed, AGENT, summary="first try")
     assert getattr(caught.value, "code", None) == "IO_ERROR"
     assert sessions.status(governed).current is not None  # still open, records written, stream sealed
     lock.unlink()
-    retried = sessions.finish(governed, AGENT, summary="first try")
+    retried = closeout.finish(governed, AGENT, summary="first try")
     assert retried.ok and retried.commit
     assert f".exo/sessions/{sid}.json" in git(governed, "show", "--name-only", "--format=", "HEAD")
     assert audit.verify(governed, []).ok
@@ -242,7 +242,7 @@ def test_no_git_identity_is_caught_before_anything_is_sealed(governed: Path, mon
     git(governed, "config", "--unset", "user.email")
     git(governed, "config", "user.useConfigOnly", "true")
     with pytest.raises(Exception) as caught:
-        sessions.finish(governed, AGENT)
+        closeout.finish(governed, AGENT)
     assert getattr(caught.value, "code", None) == "IO_ERROR" and "identity" in str(caught.value)
     events = [json.loads(x)["event"] for x in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
     assert events == ["session.started"]

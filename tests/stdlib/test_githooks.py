@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exo.stdlib import install, sessions
+from exo.stdlib import closeout, install, sessions
 from tests.conftest import exo, git
 
 EXE = install.exo_command()
@@ -57,7 +57,7 @@ def test_in_scope_commit_is_stamped_and_bound_to_its_tree(hooked: Path) -> None:
     assert record["h"] == digest and record["event"] == "commit.prepared"
     assert record["data"]["tree"] == git(hooked, "rev-parse", "HEAD^{tree}")
     assert record["data"]["parents"] == [git(hooked, "rev-parse", "HEAD^")]
-    assert sessions.finish(hooked, A).ok  # the closeout commit passes its own hooks
+    assert closeout.finish(hooked, A).ok  # the closeout commit passes its own hooks
 
 
 def test_out_of_scope_staged_file_is_refused(hooked: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import ExoError
-from exo.stdlib import dispatch, freeze, governance, sessions, tickets
+from exo.stdlib import closeout, dispatch, freeze, governance, sessions, tickets
 from tests.conftest import exo, git, snapshot
 
 A, B = "agent:one", "agent:two"
@@ -65,7 +65,7 @@ def test_an_expired_session_in_this_worktree_is_recovered_by_the_next_start(gove
     later = old.expires_at + timedelta(seconds=5)
     assert code(lambda: sessions.heartbeat(governed, A, now=later)) == "LOCK_LOST"
     assert sessions.status(governed, now=later).stale == [old.sid]
-    assert code(lambda: sessions.finish(governed, A, now=later)) == "LOCK_LOST"
+    assert code(lambda: closeout.finish(governed, A, now=later)) == "LOCK_LOST"
     new = sessions.start(governed, B, ticket_id="T2", now=later)
     assert new.abandoned == [old.sid]
 
@@ -80,7 +80,7 @@ def test_sec3_editing_the_ticket_or_exo_does_not_widen_the_fence(governed: Path)
     assert [d.allowed for d in check.decisions] == [False, True]  # the pinned fence still rules
     (governed / "docs").mkdir()
     (governed / "docs/x.md").write_text("x\n")
-    result = sessions.finish(governed, A)
+    result = closeout.finish(governed, A)
     assert not result.ok
     assert {v.path: v.kind for v in result.drift.violations} == {
         ".exo/tickets/T1.yaml": "protected",
@@ -93,7 +93,7 @@ def test_tickets_created_through_exo_during_a_session_are_not_drift(governed: Pa
     sessions.start(governed, A, ticket_id="T1")
     run = exo("ticket", "create", "Follow-up", "--scope", "src/**", "--id", "T3", cwd=governed, env={"EXO_ACTOR": A})
     assert run.code == 0, run.err
-    result = sessions.finish(governed, A)
+    result = closeout.finish(governed, A)
     assert result.ok, result.drift.violations
     assert ".exo/tickets/T3.yaml" in git(governed, "show", "--name-only", "--format=", "HEAD").splitlines()
 
@@ -103,7 +103,7 @@ def test_a_ticket_file_edited_after_exo_wrote_it_is_drift_again(governed: Path) 
     tickets.create(governed, A, title="Follow-up", scope=["src/**"], ticket_id="T3")
     path = governed / ".exo/tickets/T3.yaml"
     path.write_text(path.read_text().replace("- src/**", "- '**'"))
-    result = sessions.finish(governed, A)
+    result = closeout.finish(governed, A)
     assert {v.path: v.kind for v in result.drift.violations} == {".exo/tickets/T3.yaml": "protected"}
 
 
@@ -120,7 +120,7 @@ def test_handoff_passes_the_lease_and_the_notes(governed: Path) -> None:
     first = sessions.start(governed, A, ticket_id="T1").session
     (governed / "src").mkdir()
     (governed / "src/half.py").write_text("def half(): ...\n")
-    done = sessions.handoff(
+    done = closeout.handoff(
         governed, A, to=B, summary="parser half done", next_steps=["wire the CLI"], tried=["regex: too slow"]
     )
     assert done.ok and done.outcome == "handed_off"
