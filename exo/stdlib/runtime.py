@@ -48,6 +48,15 @@ class OpenSession(BaseModel):
     budget: Budget = Field(description="Size limit, pinned at start (ticket, then constitution, then config).")
     exo_writes: dict[str, str] = Field(default_factory=dict, description="Files exo wrote in .exo/ meanwhile.")
 
+    @property
+    def allow_globs(self) -> list[str]:
+        """The scope's allow globs as written in the ticket (the fence holds their compiled form)."""
+        return list(self.fence.get("allow_globs", []))
+
+    @property
+    def deny_globs(self) -> list[str]:
+        return list(self.fence.get("deny_globs", []))
+
 
 def new_sid(now: datetime) -> str:
     """Time-sortable (UTC second) with 80 random bits."""

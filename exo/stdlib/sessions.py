@@ -83,8 +83,8 @@ def view(root: Path, session: OpenSession, now: datetime | None = None) -> Sessi
         epoch=lease.epoch,
         expires_at=lease.expires_at,
         live=live,
-        scope_allow=list(session.fence.get("allow_globs", [])),
-        scope_deny=list(session.fence.get("deny_globs", [])),
+        scope_allow=session.allow_globs,
+        scope_deny=session.deny_globs,
     )
 
 
@@ -320,7 +320,7 @@ def _siblings(root: Path, session: OpenSession, at: datetime) -> list[bootstrap.
             sid=other.sid,
             actor=other.actor,
             ticket_id=other.ticket_id,
-            scope=list(other.fence.get("allow_globs", [])),
+            scope=other.allow_globs,
             overlap=dispatch.overlap(mine, Fence.from_dict(other.fence), samples),
             live=view(root, other, at).live,
         )
