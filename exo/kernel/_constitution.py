@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from exo import __version__
 
-from . import yamldoc
+from . import ids, yamldoc
 from ._errors import GovernanceError
 from ._governance import LOCK_FORMAT, Governance, _from_doc, lock_digest
 from ._patterns import compile_patterns, pattern_problem
@@ -261,10 +261,6 @@ def _error_text(error: Any, model: type[_Rule]) -> str:
     return f"{key}: {message} (got {error.get('input')!r})" if key else message
 
 
-def _actor_regex(patterns: list[str]) -> str:
-    return "|".join(f"(?:{'.*'.join(re.escape(part) for part in p.split('*'))})" for p in patterns)
-
-
 def _normalize(rule: _Rule, line: int) -> dict[str, Any]:
     out = rule.model_dump(exclude_none=True)
     out["line"] = line
@@ -273,7 +269,7 @@ def _normalize(rule: _Rule, line: int) -> dict[str, Any]:
             out["actions"] = sorted(set(rule.actions))
         out["compiled"] = {
             "patterns": [list(pair) for pair in compile_patterns(rule.patterns)],
-            "actors": _actor_regex(rule.actors),
+            "actors": ids.actor_patterns_regex(rule.actors),
         }
     canonical(out)  # normalized rules are hashed: prove they are canonical-JSON clean now
     return out

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from ._errors import InputError
 from ._patterns import validate_patterns
 
-__all__ = ["actor", "event_name", "globs", "holder", "moment", "stream_id", "ticket_id"]
+__all__ = ["actor", "actor_patterns_regex", "event_name", "globs", "holder", "moment", "stream_id", "ticket_id"]
 globs = validate_patterns  # glob validation (string checks, no compilation) is identifier validation too
 
 ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
@@ -47,6 +47,11 @@ def stream_id(value: object) -> str:
 def actor(value: object) -> str:
     """Return `value` if it is a valid actor (`kind:name`); raise InputError(INVALID_ACTOR) otherwise."""
     return _checked(value, isinstance(value, str) and bool(ACTOR_RE.fullmatch(value)), "actor", "INVALID_ACTOR")
+
+
+def actor_patterns_regex(patterns: list[str]) -> str:
+    """One regex (for `fullmatch`) matching any of the actor patterns; `*` matches anything."""
+    return "|".join(f"(?:{'.*'.join(re.escape(part) for part in p.split('*'))})" for p in patterns)
 
 
 def event_name(value: object) -> str:

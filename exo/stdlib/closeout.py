@@ -165,10 +165,9 @@ def _commit_and_release(
     root: Path, session: OpenSession, here: SessionView, record: SessionRecord, say: Progress
 ) -> FinishResult:
     """The closeout commit (records only), the lease released or passed on, the session closed."""
-    paths = [f"{records.SESSIONS}/{session.sid}.json", f"{records.MEMENTOS}/{session.sid}.md"]
+    paths = [p for p in records.own_paths(session.sid) if (root / p).exists()]  # record, memento, audit
     if record.status_set is not None:
         paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
-    paths += [p for p in records.own_paths(session.sid)[2:] if (root / p).exists()]
     paths += [p for p in runtime.current_writes(root, session) if p not in paths]
     say("committing the session records")
     commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))

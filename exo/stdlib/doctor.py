@@ -37,7 +37,7 @@ from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, REPO_STREAM
 
 from . import git, records, tickets
 from .config import load_config
-from .githooks import commit_policy, exempt
+from .githooks import DEFAULT_POLICY, commit_policy, exempt
 
 CLAUDE = ".claude/settings.json"
 FIX = {
@@ -204,7 +204,7 @@ def _check_commit(
         problem("COMMIT_UNSTAMPED", short, "no Exo-* trailers: the commit bypassed exo's hooks")
         return []
     if sid is None:
-        policy = commit_policy(gov) if gov is not None else {"require_session": True, "exempt_actors": ["human:*"]}
+        policy = commit_policy(gov) if gov is not None else DEFAULT_POLICY
         if policy.get("require_session", True) and not exempt(actor, policy.get("exempt_actors", [])):
             problem("COMMIT_UNGOVERNED", short, f"{actor} committed without an exo session")
         return []

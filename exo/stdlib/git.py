@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 from exo.kernel import StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pathlib costs the git hooks ~4 ms; only toplevel and commit_only need it at run time
+    from pathlib import Path
 
 # Variables git exports while a hook runs; they would point a nested git call at the wrong repository.
 _REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY")
 
 
-def run(cwd: Path, *args: str, check: bool = True, isolated: bool = False, env: dict[str, str] | None = None) -> str:
+def run(
+    cwd: Path | str, *args: str, check: bool = True, isolated: bool = False, env: dict[str, str] | None = None
+) -> str:
     """Run `git args` in `cwd` and return stdout (trailing newline stripped).
 
     `isolated` drops the repository variables a surrounding git hook exported. Raises
@@ -43,6 +48,8 @@ def run(cwd: Path, *args: str, check: bool = True, isolated: bool = False, env: 
 
 def toplevel(start: Path) -> Path:
     """The root of the worktree containing `start`. Raises StateError(NOT_A_REPOSITORY)."""
+    from pathlib import Path
+
     if not start.is_dir():
         raise StateError(f"{start} is not a directory", code="NOT_A_REPOSITORY")
     try:
@@ -54,7 +61,7 @@ def toplevel(start: Path) -> Path:
     return Path(out)
 
 
-def config_value(root: Path, key: str) -> str | None:
+def config_value(root: Path | str, key: str) -> str | None:
     """`git config --get key` in `root`, or None when unset."""
     value = run(root, "config", "--get", key, check=False)
     return value or None
@@ -67,9 +74,15 @@ def init(path: Path) -> None:
     run(path, "config", "user.name", "exo demo", isolated=True)
 
 
-def paths_z(cwd: Path, *args: str) -> list[str]:
+def paths_z(cwd: Path | str, *args: str) -> list[str]:
     """Run a git command with NUL-separated output (`-z`) and return its entries."""
     return [entry for entry in run(cwd, *args).split("\0") if entry]
+
+
+def name_status(cwd: Path | str, *args: str) -> list[tuple[str, str]]:
+    """(operation, path) from `git <args> --name-status -z --no-renames`: `delete` for D, else `write`."""
+    entries = paths_z(cwd, *args, "--name-status", "-z", "--no-renames")
+    return [("delete" if s == "D" else "write", p) for s, p in zip(entries[::2], entries[1::2], strict=True)]
 
 
 def head(root: Path) -> str:
@@ -98,6 +111,7 @@ def commit_only(root: Path, paths: list[str], message: str, trailers: dict[str, 
     disturbed; afterwards the real index is brought in line for those paths. Returns the commit.
     """
     import tempfile
+    from pathlib import Path
 
     with tempfile.TemporaryDirectory(prefix="exo-index-") as tmp:
         # EXO_CLOSEOUT tells exo's prepare-commit-msg hook that this commit carries its own trailers.

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 
-from exo.kernel import Action, Governance, check_action, load_governance
+from exo.kernel import Action, Governance, check_action, ids, load_governance
 
+from . import git
 from .hooks import Denied, Session, live_lease, open_session
 
 TYPE_CHECKING = False
@@ -23,30 +23,20 @@ DEFAULT_POLICY = {"require_session": True, "exempt_actors": ["human:*"]}
 CLOSEOUT_ENV = "EXO_CLOSEOUT"  # set by exo for its own closeout commit, which carries its trailers
 
 
-def _git(root: str, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise Denied(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
 def commit_policy(gov: Governance) -> dict[str, object]:
     rules = gov.rules_of("commit_policy")
     return rules[0] if rules else DEFAULT_POLICY
 
 
 def exempt(actor: str, patterns: object) -> bool:
-    if not isinstance(patterns, list):
+    if not isinstance(patterns, list) or not patterns:
         return False
-    return any(re.fullmatch(".*".join(re.escape(p) for p in str(pattern).split("*")), actor) for pattern in patterns)
+    return re.fullmatch(ids.actor_patterns_regex([str(p) for p in patterns]), actor) is not None
 
 
 def staged(root: str) -> list[tuple[str, str]]:
     """(operation, path) for every staged change, from the index git is committing (GIT_INDEX_FILE)."""
-    entries = [e for e in _git(root, "diff", "--cached", "--name-status", "-z", "--no-renames").split("\0") if e]
-    return [
-        ("delete" if status == "D" else "write", path) for status, path in zip(entries[::2], entries[1::2], strict=True)
-    ]
+    return git.name_status(root, "diff", "--cached")
 
 
 def check_staged(root: str, actor: str | None) -> list[str]:
@@ -85,15 +75,15 @@ def pre_commit(root: str, actor: str | None, err: TextIO) -> int:
 
 def tree_and_parents(root: str, source: str, amend_of: str) -> tuple[str, list[str]]:
     """The tree being committed (from the index in use) and the commit's parents."""
-    tree = _git(root, "write-tree").strip()
+    tree = git.run(root, "write-tree")
     # git passes `commit HEAD` for --amend, and `commit <as typed>` for -c/-C <commit>: only an
     # amend replaces HEAD, so only then are the parents HEAD's parents.
     if source == "commit" and amend_of == "HEAD":
-        parents = _git(root, "rev-parse", "HEAD^@").split()
+        parents = git.run(root, "rev-parse", "HEAD^@").split()
     else:
-        head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True)
-        parents = [head.stdout.strip()] if head.returncode == 0 else []
-        merge_head = os.path.join(root, _git(root, "rev-parse", "--git-dir").strip(), "MERGE_HEAD")
+        head = git.run(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
+        parents = [head] if head else []
+        merge_head = os.path.join(root, git.run(root, "rev-parse", "--git-dir"), "MERGE_HEAD")
         if os.path.exists(merge_head):  # a merge commit: MERGE_HEAD names the other parents
             with open(merge_head, encoding="utf-8") as fh:
                 parents += fh.read().split()
@@ -117,7 +107,7 @@ def prepare_commit_msg(root: str, actor: str | None, argv: list[str], env: Mappi
     args = ["interpret-trailers", "--in-place", "--if-exists", "replace"]
     for key, value in trailers.items():
         args += ["--trailer", f"{key}: {value}"]
-    _git(root, *args, message_file)
+    git.run(root, *args, message_file)
     return 0
 
 
@@ -135,8 +125,7 @@ def _prepared(root: str, session: Session, actor: str, source: str, amend_of: st
 
 
 def _human(root: str) -> str:
-    done = subprocess.run(["git", "config", "--get", "user.email"], cwd=root, capture_output=True, text=True)
-    email = re.sub(r"[^A-Za-z0-9._@+=~-]", "-", done.stdout.strip())[:128]
+    email = re.sub(r"[^A-Za-z0-9._@+=~-]", "-", git.config_value(root, "user.email") or "")[:128]
     return "human:" + (email or "unknown")
 
 
