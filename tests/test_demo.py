@@ -19,9 +19,9 @@ EXPECTED = {
     "LOCK_RACE_WINNERS": "1",
     "LOCK_RACE_LOSER": "LOCK_HELD",
     "LOCK_TAKEOVER": "epoch=2 holder=agent:carol",
-    "AUDIT_VERIFY": "ok streams=2 records=6",
-    "AUDIT_TAMPER_EDIT": "detected kinds=hash_mismatch",
-    "AUDIT_TAMPER_TRUNCATE": "detected kinds=anchor_missing",
+    "AUDIT_VERIFY": "ok streams=3 records=7",  # the init event, the demo session, the clone's local stream
+    "AUDIT_TAMPER_EDIT": "detected kinds=copy_mismatch,hash_mismatch",
+    "AUDIT_TAMPER_TRUNCATE": "detected kinds=anchor_missing,copy_mismatch",
     "NEXT_RACE": "distinct",
     "NEXT_TICKETS": "T-app,T-docs",
     "SESSION_START": "ok ticket=T-app",
@@ -32,7 +32,7 @@ EXPECTED = {
     "SECOND_FINISH": "ok",
     "SESSION_RECORDS_VERIFY": "ok anchors=2",
     "DOCTOR": "ok",
-    "BYPASS_CAUGHT": "COMMIT_UNGOVERNED",
+    "BYPASS_CAUGHT": "COMMIT_UNGOVERNED,CONTENT_UNGOVERNED",
     "DEMO": "ok",
 }
 

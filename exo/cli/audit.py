@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -55,8 +56,15 @@ def verify(
 @audit_app.command()
 def show(
     stream: Annotated[
-        str, typer.Option("--stream", metavar="STREAM", help="Stream to show (a session id, or `repo`).")
-    ] = "repo",
+        str | None,
+        typer.Option(
+            "--stream",
+            metavar="STREAM",
+            help="A session id, or `local` (this clone's own events: lease takeovers, repairs). "
+            "Default: the repository's events (governance compiled, freezes).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", metavar="N", help="Show the last N records (0: all).")] = 50,
     event: Annotated[
         str | None,
@@ -72,7 +80,7 @@ def show(
     ctx = Context(repo, actor)
 
     def render(r: AuditShow) -> str:
-        lines = [f"{x.seq:>5}  {x.ts}  {x.event:<24} {x.data}" for x in r.records]
+        lines = [f"{x.ts}  {x.event:<24} {json.dumps(x.data, sort_keys=True)}" for x in r.records]
         if r.unreadable:
             lines.append(f"({r.unreadable} unreadable line(s): run `exo audit verify`)")
         return "\n".join(lines) or f"stream {r.stream} has no records"

@@ -1,9 +1,14 @@
-"""The audit log: one hash-chained JSONL stream per session (and `repo`), append, seal and verify.
+"""The audit log: one hash-chained JSONL stream per session (and per repository event), append, seal, verify.
 
 A record is one line of canonical JSON with the fields `v, stream, seq, ts, event, data, prev, h`.
 `prev` of record 1 is a genesis hash bound to the stream id, `h` is the sha256 of the canonical
 record without `h`. Appends hold the stream's file lock, repair a torn tail (and record the repair),
 write the line with one write, fsync, and only then return.
+
+A stream is written under the runtime state dir (`<git common dir>/exo/audit/`), out of the
+worktree, so `git stash -u`, a checkout or `git clean` cannot take an open stream away; sealing
+publishes it, write-once, to `.exo/audit/<stream>.jsonl` where it is committed. The sealed runtime
+copy stays behind so that no worktree of the clone can start the stream again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import ids
 from ._errors import AuditError, InputError
 from .canon import canonical, reject_float, sha256_hex
-from .fs import file_lock, fsync_dir
+from .fs import atomic_write, audit_path, audit_paths, file_lock, fsync_dir, runtime_audit_dir
 from .layout import AUDIT_DIR
 
 RECORD_VERSION = 1
@@ -46,6 +51,7 @@ ProblemKind = Literal[
     "torn_tail",
     "anchor_missing",
     "anchor_mismatch",
+    "copy_mismatch",
 ]
 
 
@@ -115,10 +121,6 @@ def genesis(stream: str) -> str:
     return hashlib.sha256(b"exo-audit-genesis\x00" + stream.encode()).hexdigest()
 
 
-def stream_path(root: str | os.PathLike[str], stream: str) -> Path:
-    return Path(root).absolute() / AUDIT_DIR / f"{ids.stream_id(stream)}.jsonl"
-
-
 def _timestamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
@@ -152,11 +154,17 @@ def append_audit(
 
 
 def seal_audit(root: str | os.PathLike[str], stream: str, *, now: datetime | None = None) -> tuple[int, str]:
-    """Close `stream` with a seal record and return its anchor `(seq, h)`; idempotent once sealed.
+    """Close `stream` with a seal record, publish it to `.exo/audit/<stream>.jsonl` of the worktree
+    at `root` (unless a copy is there already) and return its anchor `(seq, h)`; idempotent once sealed.
 
     Raises what `append_audit` raises, except AUDIT_SEALED.
     """
     record = _append(root, stream, SEAL_EVENT, {}, ids.moment(now), allow_sealed=True)
+    base = Path(root).absolute()
+    published, runtime = audit_paths(base, stream)
+    if runtime is not None and runtime.exists() and not published.exists():
+        with file_lock(base, runtime):
+            atomic_write(published, runtime.read_bytes())
     return record.seq, record.h
 
 
@@ -169,9 +177,11 @@ def _append(
     *,
     allow_sealed: bool,
 ) -> AuditRecord:
-    path = stream_path(root, stream)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(Path(root).absolute(), path):
+    base = Path(root).absolute()
+    published, runtime = audit_paths(base, ids.stream_id(stream))
+    with file_lock(base, runtime or published):
+        path = audit_path(base, stream)
+        path.parent.mkdir(parents=True, exist_ok=True)
         created = not path.exists()
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -256,27 +266,63 @@ def _hash_of(record: dict[str, Any]) -> str:
 
 
 def verify_audit(root: str | os.PathLike[str], anchors: Iterable[Anchor] = ()) -> AuditReport:
-    """Check every stream under `.exo/audit/` and every anchor; never raises for damage found.
+    """Check every published stream (`.exo/audit/`), every open runtime stream, and every anchor;
+    never raises for damage found.
 
     Recomputes each record's hash and link, checks seq continuity from 1, stream binding (field,
-    file name, genesis), canonical encoding, nothing after a seal, no torn tail; then each anchor
-    must name a record that still exists with the same hash (catches truncation and rewrites).
+    file name, genesis), canonical encoding, nothing after a seal, no torn tail; a published stream
+    must equal the runtime copy exo sealed, if this clone has one; then each anchor must name a
+    record that still exists with the same hash (catches truncation and rewrites).
     """
-    directory = Path(root).absolute() / AUDIT_DIR
+    base = Path(root).absolute()
     problems: list[AuditProblem] = []
     streams: list[StreamReport] = []
     heads: dict[str, list[str]] = {}
-    files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
-    for path in files:
-        stream = path.name.removesuffix(".jsonl")
+    for stream, path, runtime in _stream_files(base):
         hashes: list[str] = []
-        streams.append(_verify_stream(path, stream, problems, hashes))
-        heads[stream] = hashes
+        report = _verify_stream(path, stream, problems, hashes)
+        if not (runtime and report.sealed):
+            streams.append(report)
+            heads[stream] = hashes
+        if not runtime:
+            _compare_copy(base, stream, path, problems)
     checked = 0
     for anchor in anchors:
         checked += 1
         _check_anchor(anchor, heads.get(anchor.stream), problems)
     return AuditReport(ok=not problems, streams=streams, anchors_checked=checked, problems=problems)
+
+
+def _stream_files(base: Path) -> list[tuple[str, Path, bool]]:
+    """(stream, file, is the runtime copy) to verify: every published stream, and every runtime
+    stream not published here. A sealed runtime copy is checked but anchors nothing: its published
+    copy, here or in another worktree of the clone, is the record."""
+    found: dict[str, tuple[Path, bool]] = {}
+    published = base / AUDIT_DIR
+    for path in sorted(published.glob("*.jsonl")) if published.is_dir() else []:
+        found[path.name.removesuffix(".jsonl")] = (path, False)
+    runtime = runtime_audit_dir(base)
+    for path in sorted(runtime.glob("*.jsonl")) if runtime is not None and runtime.is_dir() else []:
+        found.setdefault(path.name.removesuffix(".jsonl"), (path, True))
+    return [(stream, path, is_runtime) for stream, (path, is_runtime) in sorted(found.items())]
+
+
+def _compare_copy(base: Path, stream: str, path: Path, problems: list[AuditProblem]) -> None:
+    """A published stream must be byte-identical to the copy exo sealed in this clone, if any."""
+    runtime = runtime_audit_dir(base)
+    copy = runtime / path.name if runtime is not None else None
+    try:
+        differs = copy is not None and copy.is_file() and copy.read_bytes() != path.read_bytes()
+    except OSError:
+        return  # reported as unreadable already
+    if differs:
+        problems.append(
+            AuditProblem(
+                kind="copy_mismatch",
+                stream=stream,
+                message=f"{AUDIT_DIR}/{path.name} differs from the stream exo sealed in this clone",
+            )
+        )
 
 
 def _verify_stream(path: Path, stream: str, problems: list[AuditProblem], hashes: list[str]) -> StreamReport:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import ids
 from ._errors import InputError, LockError
 from .fs import atomic_write, file_lock, remove_leftovers, state_dir
-from .layout import REPO_STREAM
+from .layout import LOCAL_STREAM
 
 MAX_TTL_S = 7 * 24 * 3600
 _CAS_ATTEMPTS = 64
@@ -105,7 +105,7 @@ def acquire_lock(
 ) -> Lease:
     """Grant `holder` a lease of `ttl` seconds on `ticket_id`; the epoch goes up by one.
 
-    An expired lease is taken over, and the takeover is recorded in the `repo` audit stream.
+    An expired lease is taken over, and the takeover is recorded in the clone's `local` audit stream.
     Raises LockError(LOCK_HELD) while another live lease exists (including the caller's own),
     InputError(INVALID_ID / INVALID_ARGUMENT) for bad input, LockError(LOCK_CORRUPT / LOCK_BUSY).
     """
@@ -214,7 +214,7 @@ def _same_grant(current: Lease | None, lease: Lease) -> Lease:
 def _audit(root: str | os.PathLike[str], event: str, data: dict[str, object]) -> None:
     from ._audit import append_audit  # lazily: leases must not pay for the audit module unless needed
 
-    append_audit(root, REPO_STREAM, event, data)
+    append_audit(root, LOCAL_STREAM, event, data)
 
 
 def _audit_takeover(root: str | os.PathLike[str], old: Lease, new: Lease) -> None:

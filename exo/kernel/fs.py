@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ._errors import LockError, StateError
 from .gitdir import common_dir, git_dir
+from .layout import AUDIT_DIR, RUNTIME_AUDIT
 
 STATE_DIR = "exo"  # under the git common dir
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
@@ -95,6 +96,30 @@ def worktree_git_dir(root: Path) -> Path:
 def state_dir(root: Path) -> Path:
     """Runtime state shared by every worktree of one clone: `<git common dir>/exo`."""
     return git_common_dir(root) / STATE_DIR
+
+
+def runtime_audit_dir(root: Path) -> Path | None:
+    """Where streams are written while open: under the runtime state dir (None outside a git worktree)."""
+    try:
+        return state_dir(root) / RUNTIME_AUDIT
+    except StateError:
+        return None
+
+
+def audit_paths(root: Path, stream: str) -> tuple[Path, Path | None]:
+    """Where stream `stream` (already validated) is published (`.exo/audit/`) and where it is
+    written while open (see `runtime_audit_dir`)."""
+    runtime = runtime_audit_dir(root)
+    return root / AUDIT_DIR / f"{stream}.jsonl", runtime / f"{stream}.jsonl" if runtime is not None else None
+
+
+def audit_path(root: Path, stream: str) -> Path:
+    """The file holding stream `stream` now: the runtime copy exo writes, else the published one
+    (a stream published by another clone, or one written by an earlier version in place)."""
+    published, runtime = audit_paths(root, stream)
+    if runtime is not None and (runtime.exists() or not published.exists()):
+        return runtime
+    return published
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 EXO_DIR = ".exo"
 CONSTITUTION = ".exo/CONSTITUTION.md"
 LOCK = ".exo/governance.lock.json"
-AUDIT_DIR = ".exo/audit"
-REPO_STREAM = "repo"  # the audit stream for events that belong to no session
+AUDIT_DIR = ".exo/audit"  # published streams: sealed session segments and one-event streams, write-once
+RUNTIME_AUDIT = "audit"  # in the runtime state dir (fs.state_dir): streams being written, never committed
+LOCAL_STREAM = "local"  # runtime stream of this clone's own events (lease takeovers, repairs), never published
+REPO_STREAM = "repo"  # the shared stream of earlier versions: still verified, no longer written
 FROZEN = "frozen.json"  # in the runtime state dir (fs.state_dir): present while the repository is frozen

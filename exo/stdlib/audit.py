@@ -8,8 +8,12 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from exo.kernel import Anchor, AuditRecord, AuditReport, InputError, ids, verify_audit
-from exo.kernel.fs import read_file
+from exo.kernel.fs import audit_path, read_file
 from exo.kernel.layout import AUDIT_DIR, REPO_STREAM
+
+from .events import PREFIX
+
+EVENTS = "events"  # what `show` calls the repository's events: every one-event stream, merged
 
 _ANCHOR = re.compile(r"([^:]+):([0-9]+):([0-9a-f]{64})")
 
@@ -41,24 +45,32 @@ def verify(root: Path, anchors: list[str]) -> AuditReport:
     return verify_audit(root, [parse_anchor(a) for a in anchors] + recorded)
 
 
-def show(root: Path, stream: str = REPO_STREAM, limit: int = 50, event: str | None = None) -> AuditShow:
-    """The last `limit` records of `stream` (0: all), optionally only events starting with `event`.
+def show(root: Path, stream: str | None = None, limit: int = 50, event: str | None = None) -> AuditShow:
+    """The last `limit` records (0: all) of `stream` — a session id, or `local` for this clone's own
+    events — or, without one, of the repository's events (every one-event stream, and the shared
+    `repo` stream of earlier versions), oldest first; optionally only events starting with `event`.
 
     Raises InputError(INVALID_ID) for a bad stream id, INVALID_ARGUMENT for a negative limit.
     """
-    path = root / AUDIT_DIR / f"{ids.stream_id(stream)}.jsonl"
     if limit < 0:
         raise InputError("--limit must be 0 (all) or more", code="INVALID_ARGUMENT")
+    if stream is None:
+        directory = root / AUDIT_DIR
+        names = [REPO_STREAM, *sorted(p.stem for p in directory.glob(f"{PREFIX}*.jsonl"))] if directory.is_dir() else []
+        lines = [line for name in names for line in (read_file(directory / f"{name}.jsonl") or b"").splitlines()]
+    else:
+        lines = (read_file(audit_path(root, ids.stream_id(stream))) or b"").splitlines()
     records, unreadable = [], 0
-    lines = (read_file(path) or b"").splitlines()
     for line in lines:
         try:
             record = AuditRecord.model_validate_json(line)
         except ValidationError:
             unreadable += 1
             continue
-        if event is None or record.event.startswith(event):
+        if (event is None or record.event.startswith(event)) and not (
+            stream is None and record.event == "audit.sealed"
+        ):
             records.append(record)
     return AuditShow(
-        stream=stream, total=len(lines), records=records[-limit:] if limit else records, unreadable=unreadable
+        stream=stream or EVENTS, total=len(lines), records=records[-limit:] if limit else records, unreadable=unreadable
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from exo.kernel import (
     Anchor,
+    ExoError,
     GovernanceError,
     InputError,
     Lease,
@@ -27,8 +28,9 @@ from exo.kernel import (
     seal_audit,
 )
 from exo.kernel.fs import file_lock
+from exo.kernel.layout import LOCK
 
-from . import checks, drift, git, records, runtime, tickets
+from . import checks, drift, git, history, records, runtime, tickets, worktree
 from .records import Handoff, SessionRecord
 from .runtime import OpenSession
 from .sessions import Progress, SessionView, own_session, view
@@ -37,7 +39,7 @@ from .sessions import Progress, SessionView, own_session, view
 class Closing(BaseModel):
     """How a session is being closed: by finish or by handoff, with what it says about itself."""
 
-    outcome: Literal["finished", "handed_off"]
+    outcome: Literal["finished", "handed_off", "abandoned"]
     summary: str = ""
     follow_ups: list[str] = Field(default_factory=list)
     accept_drift: str | None = None
@@ -50,7 +52,7 @@ class FinishResult(BaseModel):
 
     ok: bool
     session: SessionView
-    outcome: Literal["finished", "handed_off", "refused"]
+    outcome: Literal["finished", "handed_off", "abandoned", "refused"]
     drift: drift.DriftReport
     checks: list[checks.CheckRun]
     commit: str | None = Field(description="The closeout commit (records only).")
@@ -132,7 +134,8 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
             return _commit_and_release(root, session, here, done, say)
         gov = load_governance(root)
         say("measuring drift")
-        report = drift.compute(root, session, gov, runtime.fence_of(session), session.budget)
+        measured = drift.measure(root, session, gov, runtime.fence_of(session), session.budget)
+        report = measured.report
         if not report.ok and not accept_drift:
             return _refuse(root, session, here, report, [], at, "DRIFT", _drift_message(report))
         finishing = closing.outcome == "finished"
@@ -154,10 +157,11 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         append_audit(root, session.sid, event, _close_data(report, ran, closing), now=at)
         seq, head = seal_audit(root, session.sid, now=at)
         anchor = Anchor(stream=session.sid, seq=seq, h=head, source=f".exo/sessions/{session.sid}.json")
-        record = _record(session, closing, report, ran, anchor, at)
-        records.write(root, record)
         if closing.set_status is not None:
             tickets.update(root, session.ticket_id, {"status": closing.set_status})
+        closed = Closed(report=report, products=measured.products, checks=ran, anchor=anchor, at=at)
+        record = _record(session, closing, closed, writes(root, session))
+        records.write(root, record)
         return _commit_and_release(root, session, here, record, say)
 
 
@@ -166,9 +170,7 @@ def _commit_and_release(
 ) -> FinishResult:
     """The closeout commit (records only), the lease released or passed on, the session closed."""
     paths = [p for p in records.own_paths(session.sid) if (root / p).exists()]  # record, memento, audit
-    if record.status_set is not None:
-        paths.append(f"{tickets.TICKETS}/{session.ticket_id}.yaml")
-    paths += [p for p in runtime.current_writes(root, session) if p not in paths]
+    paths += [w.path for w in record.writes if w.path not in paths]
     say("committing the session records")
     commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))
     release_lock(root, session.lease)
@@ -240,14 +242,18 @@ def _close_data(report: drift.DriftReport, ran: list[checks.CheckRun], closing: 
     return data
 
 
-def _record(
-    session: OpenSession,
-    closing: Closing,
-    report: drift.DriftReport,
-    ran: list[checks.CheckRun],
-    anchor: Anchor,
-    at: datetime,
-) -> SessionRecord:
+class Closed(BaseModel):
+    """What closing measured and sealed."""
+
+    report: drift.DriftReport
+    products: list[drift.Product]
+    checks: list[checks.CheckRun]
+    anchor: Anchor
+    at: datetime
+
+
+def _record(session: OpenSession, closing: Closing, closed: Closed, written: list[drift.Product]) -> SessionRecord:
+    report = closed.report
     return SessionRecord(
         sid=session.sid,
         ticket_id=session.ticket_id,
@@ -255,23 +261,59 @@ def _record(
         outcome=closing.outcome,
         task=session.task,
         started_at=session.started_at,
-        ended_at=at,
+        ended_at=closed.at,
         base_commit=session.base_commit,
+        head_commit=report.head_commit,
         scope_allow=session.allow_globs,
         scope_deny=session.deny_globs,
+        fence=session.fence,
         fence_sha256=session.fence_sha256,
         ticket_sha256=session.ticket_sha256,
         governance_sha256=session.governance_sha256,
         lease_epoch=session.lease.epoch,
         drift=report,
         accepted_drift=closing.accept_drift if not report.ok else None,
-        checks=ran,
+        checks=closed.checks,
         summary=closing.summary,
         follow_ups=closing.follow_ups,
         status_set=closing.set_status,
         handoff=closing.note,
-        audit=anchor,
+        audit=closed.anchor,
+        found=sorted(set(session.found) - {p.path for p in closed.products}),
+        products=closed.products,
+        writes=written,
     )
+
+
+def writes(root: Path, session: OpenSession) -> list[drift.Product]:
+    """The `.exo/` files the closeout commits besides the session's own record, memento and stream:
+    those exo wrote during the session (tickets, events, recovered sessions' records) and still holds
+    as written — and, the first time exo is committed at all (no lock at HEAD), the exo files that
+    were already there, uncommitted, when the session started and are still as they were then."""
+    wanted = runtime.current_writes(root, session)
+    if not history.at(root, "HEAD", [LOCK]):
+        found = {p: on_disk for p, (_staged, on_disk) in session.found.items() if p.startswith(".exo/") and on_disk}
+        now = worktree.entries(root, sorted(found))
+        wanted += [p for p, entry in found.items() if now[p] == entry and p not in wanted]
+    now = worktree.entries(root, sorted(wanted))
+    before = history.at(root, "HEAD", sorted(wanted))
+    return [
+        drift.Product(path=p, versions=[drift.Version.of(before.get(p)), drift.Version.of(now[p])])
+        for p in sorted(wanted)
+        if now[p] is not None
+    ]
+
+
+def abandoned_record(root: Path, session: OpenSession, reason: str, anchor: Anchor, at: datetime) -> SessionRecord:
+    """The record of a session nobody finished: what it had changed by `at`, measured in its own
+    worktree where that still exists (so its commits can be told from anyone else's)."""
+    where = Path(session.worktree)
+    try:
+        measured = drift.measure(where, session, load_governance(where), runtime.fence_of(session), session.budget)
+    except ExoError:
+        measured = drift.Measured(report=drift.empty(session.base_commit, session.budget), products=[])
+    closed = Closed(report=measured.report, products=measured.products, checks=[], anchor=anchor, at=at)
+    return _record(session, Closing(outcome="abandoned", summary=reason), closed, [])
 
 
 def _message(session: OpenSession, outcome: str) -> str:

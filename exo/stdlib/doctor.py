@@ -1,45 +1,49 @@
-"""`exo doctor`: re-check everything from the committed files alone (this is what CI runs).
+"""`exo doctor`: verify a range of history from git objects alone (this is what CI runs).
 
-Governance lock, config, tickets, session records, every audit chain (with the anchors of session
-records and commit trailers), leftover temp files and torn tails, and for every commit in a range:
-its trailers resolve to a committed session record and a `commit.prepared` record with the same
-tree and parents, and its diff passes that session's fence. A probe feeds the configured agent hook
-an out-of-scope write. Each problem has a stable code, the commit or file, and the fix.
+Doctor judges content, not commit identity (docs/ci.md): for every commit in the range it accounts
+for each path the commit brings in — inherited from a parent, produced by a session whose record
+is at the range's head, or changed by an actor the commit policy exempts (see `provenance`) — and
+it checks that records, mementos and sealed streams were only ever added. At the head it checks
+the governance lock against the constitution, the config, every ticket, every session record
+against its memento and audit stream, and every audit chain with the records' anchors. It refuses
+to judge what it cannot see (a shallow clone, a base that is not there) and says when a push
+rewrote history. Locally it also finds what interrupted writes left behind (`--fix` repairs it).
+Nothing it reads from the repository is ever run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
-import shutil
+import re
 import subprocess
+import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from exo.kernel import (
-    Action,
-    Anchor,
     ExoError,
-    Fence,
     Governance,
+    InputError,
     append_audit,
-    check_action,
     compile_constitution,
     load_governance,
     verify_audit,
 )
-from exo.kernel.fs import TMP_MARK, state_dir
-from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, REPO_STREAM
+from exo.kernel.fs import TMP_MARK, runtime_audit_dir, state_dir
+from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, LOCAL_STREAM, LOCK
 
-from . import git, records, tickets
-from .config import load_config
-from .githooks import DEFAULT_POLICY, commit_policy, exempt
+from . import git, history, records, tickets
+from .config import CONFIG, load_config
+from .history import Commit
+from .provenance import Finding, Judge
 
-CLAUDE = ".claude/settings.json"
 FIX = {
     "GOVERNANCE": "run `exo build-governance` and commit .exo/governance.lock.json with the constitution",
     "GOVERNANCE_EDITED": "the lock differs from a fresh compile of the constitution: run `exo build-governance`",
@@ -49,12 +53,22 @@ FIX = {
     "AUDIT": "restore the audit stream from git history; never edit audit files by hand",
     "LEFTOVER_TEMP": "run `exo doctor --fix` (an interrupted write left it)",
     "TORN_TAIL": "run `exo doctor --fix` (an interrupted append left it)",
-    "COMMIT_UNSTAMPED": "the commit bypassed exo's hooks: redo the work in a governed session",
     "COMMIT_UNGOVERNED": "an agent committed without a session: redo the work in a governed session",
-    "TRAILER_UNRESOLVED": "finish the session (its record must be committed) or redo the commit in one",
-    "TRAILER_FORGED": "the trailer does not match the session's audit record: redo the commit in the session",
-    "COMMIT_OUT_OF_SCOPE": "move those changes into a session whose ticket covers them",
-    "HOOK_PROBE_FAILED": "reinstall the agent hooks (`exo hook-install --claude`) and put `exo` on PATH",
+    "CONTENT_UNGOVERNED": "redo the change in a session whose ticket covers it, or have a human commit it",
+    "RECORD_REWRITTEN": "records, mementos and sealed streams are write-once: restore them from git history",
+    "HISTORY_REWRITTEN": "the pushed branch no longer contains its previous tip: restore it or review the rewrite",
+    "SHALLOW_CLONE": "fetch the whole history (actions/checkout: `fetch-depth: 0`; git: `git fetch --unshallow`)",
+    "BASE_MISSING": "fetch the range's base (`git fetch origin <base>`, `fetch-depth: 0`); a force push loses it",
+    "HOOK_PROBE_FAILED": "reinstall exo (its agent hook let a synthetic out-of-scope write through)",
+}
+_SIDE = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._/@{}~^+-]{0,255}")
+_FULL_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+PROBE = [sys.executable, "-m", "exo", "hook", "claude", "pre-tool-use"]  # exo's own hook, never a configured one
+_PROBE_PAYLOAD = {
+    "session_id": "exo-doctor-probe",
+    "hook_event_name": "PreToolUse",
+    "tool_name": "Write",
+    "tool_input": {"file_path": ".git/exo-doctor-probe", "content": "probe"},
 }
 
 
@@ -69,257 +83,409 @@ class DoctorReport(BaseModel):
     """`ok` only when there is no problem."""
 
     ok: bool
-    commits: int = Field(description="Commits checked.")
-    streams: int = Field(description="Audit streams verified.")
-    anchors: int = Field(description="Anchors checked (session records and commit trailers).")
-    accepted: list[str] = Field(description="Commits outside a fence whose drift a human accepted.")
+    range: str = Field(description="What was checked: BASE..HEAD, or the whole history of HEAD.")
+    head: str | None = Field(description="The commit whose records were used (the range's head).")
+    commits: int = Field(description="Commits judged (those made after exo was committed).")
+    skipped: int = Field(description="Commits in the range from before exo was committed (nothing to judge).")
+    records: int = Field(description="Session records at the head.")
+    streams: int = Field(description="Audit streams verified at the head.")
+    anchors: int = Field(description="Anchors checked (the records' sealed heads).")
+    accounted: dict[str, int] = Field(description="Changed paths by how they are accounted for.")
+    accepted: list[str] = Field(description="Paths outside a fence whose drift a human accepted.")
+    legacy: list[str] = Field(description="Commits of format-1 sessions, judged by their trailers.")
     fixed: list[str] = Field(description="What --fix repaired.")
     problems: list[Problem]
 
 
-def diagnose(root: Path, *, commit_range: str | None = None, fix: bool = False, probe: bool = True) -> DoctorReport:
-    """Run every check. Raises only for a bad range (INVALID_ARGUMENT) or a broken git."""
-    problems: list[Problem] = []
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
 
-    def problem(code: str, subject: str, message: str, fix_key: str | None = None) -> None:
-        problems.append(Problem(code=code, subject=subject, message=message, fix=FIX[fix_key or code]))
+    def __call__(self, code: str, subject: str, message: str, fix_key: str | None = None) -> None:
+        self.items.append(Problem(code=code, subject=subject, message=message, fix=FIX[fix_key or code]))
 
-    fixed = _leftovers(root, fix, problem)
-    gov = _governance(root, problem)
-    try:
-        load_config(root)
-    except ExoError as exc:
-        problem("CONFIG_INVALID", ".exo/config.yaml", exc.message)
-    try:
-        tickets.load_all(root)
-    except ExoError as exc:
-        problem(exc.code if exc.code in FIX else "TICKET_INVALID", ".exo/tickets", exc.message, "TICKET_INVALID")
-    history = _records(root, problem)
-    anchors = [r.audit for r in history.values()]
-    commits = _commits(root, commit_range)
-    accepted: list[str] = []
-    for sha in commits:
-        anchors += _check_commit(root, sha, gov, history, problem, accepted)
-    report = verify_audit(root, anchors)
-    for item in report.problems:
-        if item.kind == "torn_tail" and fix:
-            fixed.append(_repair_tail(root, item.stream))
-            continue
-        code = "TORN_TAIL" if item.kind == "torn_tail" else f"AUDIT_{item.kind.upper()}"
-        where = f"{AUDIT_DIR}/{item.stream}.jsonl" + (f" line {item.line}" if item.line else "")
-        problem(code, where, item.message, "TORN_TAIL" if item.kind == "torn_tail" else "AUDIT")
+
+@dataclass
+class _Span:
+    label: str
+    head: str | None
+    revs: list[str]
+
+
+def diagnose(root: Path, *, commit_range: str | None = None, fix: bool = False, probe: bool = False) -> DoctorReport:
+    """Run every check. Raises InputError(INVALID_ARGUMENT) for a range that is not one."""
+    problem = _Problems()
+    span = _span(root, commit_range, problem)
+    fixed = _local(root, fix, problem)
+    report = DoctorReport(
+        ok=False, range=span.label, head=span.head, commits=0, skipped=0, records=0, streams=0, anchors=0,
+        accounted={}, accepted=[], legacy=[], fixed=fixed, problems=[],
+    )  # fmt: skip
+    if span.head is not None:
+        with tempfile.TemporaryDirectory(prefix="exo-doctor-") as tmp:
+            _verify(root, span, Path(tmp), problem, report)
     if probe:
         _probe(root, problem)
-    return DoctorReport(
-        ok=not problems,
-        commits=len(commits),
-        streams=len(report.streams),
-        anchors=report.anchors_checked,
-        accepted=accepted,
-        fixed=fixed,
-        problems=problems,
+    report.problems = problem.items
+    report.ok = not problem.items
+    return report
+
+
+# --- the range
+
+
+def _span(root: Path, commit_range: str | None, problem: _Problems) -> _Span:
+    """Validate and resolve the range; nothing the user typed reaches git as an option."""
+    if commit_range is not None:
+        _syntax(commit_range)
+    if git.run(root, "rev-parse", "--is-shallow-repository") == "true":
+        problem("SHALLOW_CLONE", "the clone", "a shallow clone cannot show where content came from")
+        return _Span(commit_range or "all of HEAD", None, [])
+    if commit_range is None:
+        head = _resolve(root, "HEAD")
+        label = "all of HEAD"
+        base = None
+    else:
+        left, right = _syntax(commit_range)
+        head = _resolve(root, right or "HEAD", required=True)
+        label = commit_range
+        base = _resolve(root, left or "HEAD")
+        if base is None:
+            if not _FULL_ID.fullmatch(left):
+                raise InputError(f"unknown revision {left!r} in --range", code="INVALID_ARGUMENT")
+            problem("BASE_MISSING", left[:12], f"the range's base {left} is not in this clone")
+            return _Span(label, None, [])
+    if head is None:
+        return _Span(label, None, [])  # no commit yet: nothing to verify
+    if base is None:
+        return _Span(label, head, [head])
+    if "..." in (commit_range or ""):
+        base = git.run(root, "merge-base", base, head, check=False) or None
+        return _Span(label, head, [head, "^" + base] if base else [head])
+    if not _ancestor(root, base, head):
+        problem("HISTORY_REWRITTEN", base[:12], f"{base[:12]} is not an ancestor of {head[:12]}: history was rewritten")
+    return _Span(label, head, [head, "^" + base])
+
+
+def _syntax(commit_range: str) -> tuple[str, str]:
+    """(base, head) of `BASE..HEAD` or `BASE...HEAD`; raises InputError(INVALID_ARGUMENT) otherwise."""
+    left, sep, right = commit_range.partition("..." if "..." in commit_range else "..")
+    if not sep or any(side and (not _SIDE.fullmatch(side) or ".." in side) for side in (left, right)):
+        raise InputError(
+            f"--range {commit_range!r} is not BASE..HEAD or BASE...HEAD",
+            code="INVALID_ARGUMENT",
+            hint="e.g. --range origin/main..HEAD (a push) or --range origin/main...HEAD (a pull request)",
+        )
+    return left, right
+
+
+def _resolve(root: Path, rev: str, *, required: bool = False) -> str | None:
+    sha = git.run(root, "rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}", check=False)
+    if not sha and required:
+        raise InputError(f"unknown revision {rev!r} in --range", code="INVALID_ARGUMENT")
+    return sha or None
+
+
+def _ancestor(root: Path, base: str, head: str) -> bool:
+    done = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", base, head], cwd=root, capture_output=True, check=False
     )
+    return done.returncode == 0
 
 
-def _governance(root: Path, problem: Any) -> Governance | None:
-    try:
-        gov = load_governance(root)
-    except ExoError as exc:
-        problem(exc.code, ".exo/governance.lock.json", exc.message, "GOVERNANCE")
-        return None
-    with tempfile.TemporaryDirectory(prefix="exo-doctor-") as tmp:
-        (Path(tmp) / EXO_DIR).mkdir()
-        shutil.copy(root / CONSTITUTION, Path(tmp) / CONSTITUTION)
+# --- what the head holds, and every commit of the range
+
+
+def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: DoctorReport) -> None:
+    assert span.head is not None
+    exo = history.tree(root, span.head, EXO_DIR)
+    contents = git.blobs(root, [oid for _mode, oid in exo.values()])
+
+    def blob(path: str) -> bytes | None:
+        return contents.get(exo[path][1]) if path in exo else None
+
+    governance = _HeadGovernance(root, tmp)
+    # A head without .exo/ at all is a branch exo never reached (removing it is a commit judged below).
+    head_gov = governance.check_head(blob(CONSTITUTION), blob(LOCK), problem) if exo else None
+    _config(tmp / "config", blob(CONFIG), problem)
+    _tickets(exo, blob, problem)
+    found = _records(exo, blob, problem)
+    streams = {p.removeprefix(f"{AUDIT_DIR}/").removesuffix(".jsonl"): blob(p) or b"" for p in exo if _stream(p)}
+    _audit(tmp / "audit", streams, found, problem, report)
+    report.records = len(found)
+    listed = history.commits(root, span.revs) if span.revs else []
+    governed = _governed(root, listed)
+    judge = Judge(root, found, streams, governance.of(governed, head_gov))
+    for commit in listed:
+        if commit.sha not in governed:
+            report.skipped += 1
+            continue
+        report.commits += 1
+        _policy(commit, judge, problem)
+        for finding in judge.judge(commit):
+            _tally(commit, finding, problem, report)
+
+
+def _stream(path: str) -> bool:
+    return path.startswith(f"{AUDIT_DIR}/") and path.endswith(".jsonl") and path.count("/") == 2
+
+
+def _tally(commit: Commit, finding: Finding, problem: _Problems, report: DoctorReport) -> None:
+    report.accounted[finding.how] = report.accounted.get(finding.how, 0) + 1
+    where = f"{commit.short} {finding.path}"
+    if finding.how == "ungoverned":
+        problem("CONTENT_UNGOVERNED", where, finding.detail)
+    elif finding.how == "rewritten":
+        problem("RECORD_REWRITTEN", where, finding.detail)
+    elif finding.how == "accepted":
+        report.accepted.append(f"{where}: {finding.detail}")
+    elif finding.how == "legacy" and commit.short not in report.legacy:
+        report.legacy.append(commit.short)
+
+
+def _policy(commit: Commit, judge: Judge, problem: _Problems) -> None:
+    """The commit policy: a stamped actor the policy does not exempt commits only inside a session."""
+    from .githooks import commit_policy, exempt_commit
+
+    actor = commit.trailers.get("Exo-Actor")
+    if actor is None or "Exo-Session" in commit.trailers:
+        return
+    policy = commit_policy(judge.governance(commit))
+    if policy.get("require_session", True) and not exempt_commit(commit.trailers, policy):
+        problem("COMMIT_UNGOVERNED", commit.short, f"{actor} committed without an exo session")
+
+
+def _governed(root: Path, listed: list[Commit]) -> set[str]:
+    """Commits made on top of exo: some parent holds the governance lock. The commit that adds exo
+    (no parent has the lock) is where governance starts; what came before it has nothing to judge."""
+    parents = sorted({p for c in listed for p in c.parents})
+    locks = git.objects(root, [f"{sha}:{LOCK}" for sha in parents])
+    has = {name.split(":", 1)[0] for name, oid in locks.items() if oid}
+    return {c.sha for c in listed if any(p in has for p in c.parents)}
+
+
+class _HeadGovernance:
+    """Governance objects for the commits judged: each commit's own lock and constitution, loaded
+    from git objects into a scratch directory (no freeze, no worktree: the decision is lexical)."""
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.tmp = tmp
+        self.loaded: dict[tuple[str | None, str | None], Governance | None] = {}
+        self.places = itertools.count()
+
+    def check_head(self, constitution: bytes | None, lock: bytes | None, problem: _Problems) -> Governance | None:
         try:
-            fresh = compile_constitution(tmp)
+            gov = self._load(constitution, lock)
+        except ExoError as exc:
+            problem(exc.code, LOCK, exc.message, "GOVERNANCE")
+            return None
+        place = self.tmp / "fresh"
+        (place / EXO_DIR).mkdir(parents=True)
+        (place / CONSTITUTION).write_bytes(constitution or b"")
+        try:
+            fresh = compile_constitution(place)
         except ExoError as exc:
             problem("GOVERNANCE_EDITED", CONSTITUTION, exc.message)
             return gov
-    if fresh.rules != gov.rules:
-        problem("GOVERNANCE_EDITED", ".exo/governance.lock.json", "the compiled rules differ from the constitution's")
-    return gov
+        if fresh.rules != gov.rules:
+            problem("GOVERNANCE_EDITED", LOCK, "the compiled rules differ from the constitution's")
+        return gov
+
+    def _load(self, constitution: bytes | None, lock: bytes | None) -> Governance:
+        place = self.tmp / f"gov-{next(self.places)}"
+        (place / EXO_DIR).mkdir(parents=True)
+        if constitution is not None:
+            (place / CONSTITUTION).write_bytes(constitution)
+        if lock is not None:
+            (place / LOCK).write_bytes(lock)
+        return load_governance(place)
+
+    def of(self, governed: set[str], fallback: Governance | None) -> Callable[[Commit], Governance]:
+        """commit -> the governance in its tree (the head's, or none, where that one does not load)."""
+        names = [f"{sha}:{path}" for sha in sorted(governed) for path in (CONSTITUTION, LOCK)]
+        oids = git.objects(self.root, names)
+        contents = git.blobs(self.root, [oid for oid in oids.values() if oid])
+        default = fallback or self._empty()
+
+        def governance(commit: Commit) -> Governance:
+            key = (oids.get(f"{commit.sha}:{CONSTITUTION}"), oids.get(f"{commit.sha}:{LOCK}"))
+            if key not in self.loaded:
+                try:
+                    self.loaded[key] = self._load(*(contents.get(oid) if oid else None for oid in key))
+                except ExoError:
+                    self.loaded[key] = None
+            return self.loaded[key] or default
+
+        return governance
+
+    def _empty(self) -> Governance:
+        place = self.tmp / "empty"
+        (place / EXO_DIR).mkdir(parents=True)
+        (place / CONSTITUTION).write_bytes(b"")
+        return compile_constitution(place)
 
 
-def _records(root: Path, problem: Any) -> dict[str, records.SessionRecord]:
-    out = {}
-    directory = root / records.SESSIONS
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        try:
-            record = records.SessionRecord.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError) as exc:
-            problem("SESSION_RECORD_INVALID", f"{records.SESSIONS}/{path.name}", str(exc).splitlines()[0])
-            continue
-        if record.sid != path.stem:
-            problem("SESSION_RECORD_INVALID", f"{records.SESSIONS}/{path.name}", f"holds session {record.sid}")
-            continue
-        out[record.sid] = record
-    return out
-
-
-def _commits(root: Path, commit_range: str | None) -> list[str]:
-    """Commits to check, oldest first: the range, else every commit since governance was added."""
-    if commit_range:
-        out = git.run(root, "rev-list", "--reverse", commit_range, check=False)
-        if not out and ".." in commit_range:
-            from exo.kernel import InputError
-
-            base, head = commit_range.split("..", 1)
-            for ref in (base, head or "HEAD"):
-                if not git.run(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False):
-                    raise InputError(f"unknown revision {ref!r} in --range", code="INVALID_ARGUMENT")
-        return out.split()
-    if not git.run(root, "rev-parse", "--verify", "-q", "HEAD", check=False):
-        return []
-    added = git.run(root, "log", "--format=%H", "--diff-filter=A", "--", ".exo/governance.lock.json").split()
-    if not added:
-        return []
-    return git.run(root, "rev-list", "--reverse", f"{added[-1]}..HEAD").split()
-
-
-def _trailers(root: Path, sha: str) -> dict[str, str]:
-    text = git.run(root, "log", "-1", "--format=%(trailers:only,unfold)", sha)
-    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line and line.startswith("Exo-"))
-
-
-def _changed(root: Path, sha: str) -> list[tuple[str, str]]:
-    entries = git.paths_z(
-        root, "diff-tree", "-r", "--root", "--no-commit-id", "--name-status", "-z", "--no-renames", sha
-    )
-    return [("delete" if s == "D" else "write", p) for s, p in zip(entries[::2], entries[1::2], strict=True)]
-
-
-def _check_commit(
-    root: Path,
-    sha: str,
-    gov: Governance | None,
-    history: dict[str, records.SessionRecord],
-    problem: Any,
-    accepted: list[str],
-) -> list[Anchor]:
-    short = sha[:12]
-    stamp = _trailers(root, sha)
-    actor = stamp.get("Exo-Actor")
-    sid = stamp.get("Exo-Session")
-    if actor is None:
-        problem("COMMIT_UNSTAMPED", short, "no Exo-* trailers: the commit bypassed exo's hooks")
-        return []
-    if sid is None:
-        policy = commit_policy(gov) if gov is not None else DEFAULT_POLICY
-        if policy.get("require_session", True) and not exempt(actor, policy.get("exempt_actors", [])):
-            problem("COMMIT_UNGOVERNED", short, f"{actor} committed without an exo session")
-        return []
-    record = history.get(sid)
-    if record is None:
-        problem("TRAILER_UNRESOLVED", short, f"session {sid} has no committed session record")
-        return []
-    audit = stamp.get("Exo-Audit", "")
-    seq, _, digest = audit.partition(":")
-    if not seq.isdigit() or len(digest) != 64:
-        problem("TRAILER_FORGED", short, f"Exo-Audit {audit!r} is not <seq>:<sha256>")
-        return []
-    anchor = Anchor(stream=sid, seq=int(seq), h=digest, source=f"commit {short}")
-    if stamp.get("Exo-Ticket") != record.ticket_id or actor != record.actor:
-        problem("TRAILER_FORGED", short, f"ticket or actor trailers do not match session {sid}")
-    closeout = any(path == f"{records.SESSIONS}/{sid}.json" for _, path in _changed(root, sha))
-    if closeout:
-        if (record.audit.seq, record.audit.h) != (anchor.seq, anchor.h):
-            problem("TRAILER_FORGED", short, "the closeout's Exo-Audit is not the session's sealed head")
-    else:
-        _check_prepared(root, sha, anchor, problem)
-    if gov is not None:
-        fence = Fence.from_globs(record.scope_allow, record.scope_deny, exo_paths=records.own_paths(sid))
-        stray = [
-            f"{path} [{d.rule}]"
-            for operation, path in _changed(root, sha)
-            if not (d := check_action(gov, fence, Action(record.actor, operation, path))).allowed
-            and not (closeout and path.startswith(".exo/"))
-        ]
-        if stray and record.accepted_drift:
-            accepted.append(f"{short}: {', '.join(stray)} (accepted: {record.accepted_drift})")
-        elif stray:
-            problem("COMMIT_OUT_OF_SCOPE", short, f"outside session {sid}'s fence: {', '.join(stray)}")
-    return [anchor]
-
-
-def _check_prepared(root: Path, sha: str, anchor: Anchor, problem: Any) -> None:
-    """The trailer must name a commit.prepared record for exactly this tree and these parents."""
-    short = sha[:12]
-    path = root / AUDIT_DIR / f"{anchor.stream}.jsonl"
-    try:
-        lines = path.read_bytes().splitlines()
-        record = json.loads(lines[anchor.seq - 1]) if 0 < anchor.seq <= len(lines) else None
-    except (OSError, ValueError):
-        record = None
-    if not isinstance(record, dict) or record.get("h") != anchor.h or record.get("event") != "commit.prepared":
-        problem("TRAILER_FORGED", short, f"Exo-Audit {anchor.seq}:{anchor.h[:12]}... names no commit.prepared record")
+def _config(place: Path, raw: bytes | None, problem: _Problems) -> None:
+    if raw is None:
         return
-    tree = git.run(root, "rev-parse", f"{sha}^{{tree}}")
-    parents = git.run(root, "rev-parse", f"{sha}^@").split()
-    data = record.get("data", {})
-    if data.get("tree") != tree or data.get("parents") != parents:
-        problem("TRAILER_FORGED", short, "the trailer was prepared for another tree or parents (copied)")
+    (place / EXO_DIR).mkdir(parents=True)
+    (place / CONFIG).write_bytes(raw)
+    try:
+        load_config(place)
+    except ExoError as exc:
+        problem("CONFIG_INVALID", CONFIG, exc.message)
 
 
-def _leftovers(root: Path, fix: bool, problem: Any) -> list[str]:
-    fixed = []
+def _tickets(exo: dict[str, history.Entry], blob: Callable[[str], bytes | None], problem: _Problems) -> None:
+    for path in sorted(p for p in exo if p.startswith(f"{tickets.TICKETS}/") and p.endswith(".yaml")):
+        try:
+            ticket = tickets.parse(blob(path) or b"", path)
+        except ExoError as exc:
+            problem("TICKET_INVALID", path, exc.message)
+            continue
+        if f"{tickets.TICKETS}/{ticket.id}.yaml" != path:
+            problem("TICKET_INVALID", path, f"holds ticket id {ticket.id!r}")
+
+
+def _records(
+    exo: dict[str, history.Entry], blob: Callable[[str], bytes | None], problem: _Problems
+) -> dict[str, records.SessionRecord]:
+    """Every session record at the head that is what it says: valid, named after its session, with
+    its memento, and (format 2) agreeing with its pinned fence and its audit stream's start."""
+    found = {}
+    for path in sorted(p for p in exo if p.startswith(f"{records.SESSIONS}/") and p.endswith(".json")):
+        try:
+            record = records.parse(blob(path) or b"")
+        except ValueError as exc:
+            problem("SESSION_RECORD_INVALID", path, str(exc).splitlines()[0][:300])
+            continue
+        if f"{records.SESSIONS}/{record.sid}.json" != path:
+            problem("SESSION_RECORD_INVALID", path, f"holds session {record.sid}")
+            continue
+        if record.version >= 2:
+            why = _disagreement(record, blob)
+            if why:
+                code = "RECORD_REWRITTEN" if why.startswith("its memento") else "SESSION_RECORD_INVALID"
+                problem(code, path, why)
+                continue
+        found[record.sid] = record
+    return found
+
+
+def _disagreement(record: records.SessionRecord, blob: Callable[[str], bytes | None]) -> str:
+    memento = blob(f"{records.MEMENTOS}/{record.sid}.md")
+    if memento is None:
+        return "its memento is missing"
+    if memento != records.memento(record).encode():
+        return "its memento does not match the record (one of them was edited)"
+    from exo.kernel.canon import canonical, sha256_hex
+
+    if record.fence is None or sha256_hex(canonical(record.fence)) != record.fence_sha256:
+        return "its fence does not match the pinned fence_sha256"
+    first = (blob(f"{AUDIT_DIR}/{record.sid}.jsonl") or b"").split(b"\n", 1)[0]
+    try:
+        started = json.loads(first)
+        data = started["data"] if started.get("event") == "session.started" else {}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        data = {}
+    claims = {"ticket_id": record.ticket_id, "actor": record.actor, "base_commit": record.base_commit}
+    claims["fence_sha256"] = record.fence_sha256
+    if any(data.get(key) != value for key, value in claims.items()):
+        return "it disagrees with the session.started record of its audit stream"
+    return ""
+
+
+def _audit(
+    place: Path,
+    streams: dict[str, bytes],
+    found: dict[str, records.SessionRecord],
+    problem: _Problems,
+    report: DoctorReport,
+) -> None:
+    """Every stream at the head, verified from a scratch copy with the records' anchors."""
+    directory = place / AUDIT_DIR
+    directory.mkdir(parents=True)
+    for name, raw in streams.items():
+        with contextlib.suppress(OSError):  # a name the file system refuses: verify reports it missing
+            (directory / f"{name}.jsonl").write_bytes(raw)
+    verified = verify_audit(place, [r.audit for r in found.values()])
+    report.streams, report.anchors = len(verified.streams), verified.anchors_checked
+    for item in verified.problems:
+        where = f"{AUDIT_DIR}/{item.stream}.jsonl" + (f" line {item.line}" if item.line else "")
+        code = "TORN_TAIL" if item.kind == "torn_tail" else f"AUDIT_{item.kind.upper()}"
+        problem(code, where, item.message, "AUDIT")
+
+
+# --- this clone: what interrupted writes left behind
+
+
+def _local(root: Path, fix: bool, problem: _Problems) -> list[str]:
+    fixed: list[str] = []
+    for path, shown in _leftovers(root):
+        if fix:
+            path.unlink(missing_ok=True)
+            fixed.append(f"removed {shown}")
+        else:
+            problem("LEFTOVER_TEMP", shown, "a temp file an interrupted write left behind")
+    for path in _torn(root):
+        if fix:
+            fixed.append(_repair_tail(root, path))
+        else:
+            problem("TORN_TAIL", str(path), "an interrupted append left a partial record")
+    if fixed:
+        append_audit(root, LOCAL_STREAM, "doctor.repaired", {"repaired": fixed})
+    return fixed
+
+
+def _leftovers(root: Path) -> Iterator[tuple[Path, str]]:
     places = [root / EXO_DIR]
     with contextlib.suppress(ExoError):  # no git dir: nothing there to check
         places.append(state_dir(root))
     for place in places:
         for path in sorted(place.rglob(f"*{TMP_MARK}*")) if place.is_dir() else []:
-            shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-            if fix:
-                path.unlink(missing_ok=True)
-                fixed.append(f"removed {shown}")
-            else:
-                problem("LEFTOVER_TEMP", shown, "a temp file an interrupted write left behind")
-    if fixed:
-        append_audit(root, REPO_STREAM, "doctor.repaired", {"removed": fixed})
-    return fixed
+            yield path, str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def _repair_tail(root: Path, stream: str) -> str:
-    path = root / AUDIT_DIR / f"{stream}.jsonl"
+def _torn(root: Path) -> list[Path]:
+    """Streams this clone is writing (and worktree streams of earlier versions) with a torn tail."""
+    runtime = runtime_audit_dir(root)
+    places = [p for p in (runtime, root / AUDIT_DIR) if p is not None and p.is_dir()]
+    out = []
+    for place in places:
+        for path in sorted(place.glob("*.jsonl")):
+            with contextlib.suppress(OSError):
+                data = path.read_bytes()
+                if data and not data.endswith(b"\n"):
+                    out.append(path)
+    return out
+
+
+def _repair_tail(root: Path, path: Path) -> str:
     data = path.read_bytes()
     keep = data[: data.rfind(b"\n") + 1]
     path.write_bytes(keep)
     removed = data[len(keep) :]
-    append_audit(
-        root,
-        REPO_STREAM,
-        "doctor.repaired",
-        {"stream": stream, "torn_bytes": len(removed), "torn_sha256": hashlib.sha256(removed).hexdigest()},
-    )
-    return f"truncated a torn tail of {len(removed)} bytes in {AUDIT_DIR}/{stream}.jsonl"
+    shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    digest = hashlib.sha256(removed).hexdigest()
+    return f"truncated a torn tail of {len(removed)} bytes (sha256 {digest[:16]}) in {shown}"
 
 
-def _probe(root: Path, problem: Any) -> None:
-    """Feed each configured Claude Code PreToolUse hook an out-of-scope write; it must deny (exit 2)."""
-    settings = root / ".claude/settings.json"
-    try:
-        doc = json.loads(settings.read_bytes())
-        entries = doc.get("hooks", {}).get("PreToolUse", [])
-    except (OSError, ValueError, AttributeError):
-        return
-    commands = [
-        h["command"]
-        for e in entries
-        if isinstance(e, dict)
-        for h in e.get("hooks", [])
-        if isinstance(h, dict) and isinstance(h.get("command"), str) and "exo hook" in h["command"]
-    ]
-    payload = json.dumps(
-        {
-            "session_id": "exo-doctor-probe",
-            "hook_event_name": "PreToolUse",
-            "cwd": str(root),
-            "tool_name": "Write",
-            "tool_input": {"file_path": str(root / ".git" / "exo-doctor-probe"), "content": "probe"},
-        }
+def _probe(root: Path, problem: _Problems) -> None:
+    """Feed exo's own PreToolUse hook a fixed out-of-scope write (never a command from the repository)."""
+    payload = json.dumps({**_PROBE_PAYLOAD, "cwd": str(root)})
+    done = subprocess.run(
+        PROBE,
+        cwd=root,
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    for command in commands:
-        done = subprocess.run(command, shell=True, cwd=root, input=payload, capture_output=True, text=True, timeout=60)
-        if done.returncode != 2:
-            problem(
-                "HOOK_PROBE_FAILED", CLAUDE, f"`{command}` let an out-of-scope write through (exit {done.returncode})"
-            )
+    if done.returncode != 2:
+        problem(
+            "HOOK_PROBE_FAILED",
+            "exo hook claude pre-tool-use",
+            f"let a write to .git/ through (exit {done.returncode})",
+        )

@@ -1,27 +1,64 @@
-"""Drift: everything a session changed since its base commit, checked against its fence and budget.
+"""Drift: what a session changed since it started, checked against its fence and budget.
 
-Changed paths are the union of: files touched by commits since the base, the worktree's difference
-from the base (staged and unstaged), untracked files, and ignored files written since the session
-started. Each is decided by `check_action` with the session's pinned fence; git hook files and
-`core.hooksPath` are compared with their fingerprint from session start.
+What the session changed is what its own commits since the base brought in, plus what differs in
+the worktree (staged, on disk, untracked) — minus what was already changed when it started and is
+still as it was. A commit is the session's own when the session prepared it (its tree is in a
+`commit.prepared` record of the session's stream); any other commit in the range counts too unless
+its content is accounted for elsewhere: inherited from a parent, a product of another session's
+record, a commit stamped by an actor the commit policy exempts, or a commit that other branches
+also hold (a rebase or merge brought it in). Each changed path is decided by `check_action` with
+the session's pinned fence; git hook files and `core.hooksPath` are compared with their
+fingerprint from session start. Every state the session gave a path becomes one of its products.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from exo.kernel import Action, Fence, Governance, check_action
+from exo.kernel import Action, Fence, Governance, check_action, ids
+from exo.kernel.fs import audit_path, read_file
 
-from . import git
+from . import git, history, worktree
+from .githooks import commit_policy, exempt_commit
+from .history import Entry
 from .runtime import Budget, OpenSession
 
 Kind = Literal["out_of_scope", "denied", "protected", "symlink", "invalid_path", "frozen", "budget", "hook_tamper"]
 MAX_COUNT_BYTES = 8 << 20  # untracked files larger than this count as one line per 8 MiB read
+
+
+class Version(BaseModel):
+    """One state of a path: its git mode and blob id, or both null where the path does not exist."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: str | None = Field(description="git file mode (100644, 100755, 120000), null if absent.")
+    blob: str | None = Field(description="git blob id of the content, null if absent.")
+
+    @classmethod
+    def of(cls, entry: Entry | None) -> Version:
+        return cls(mode=entry[0], blob=entry[1]) if entry else cls(mode=None, blob=None)
+
+    @property
+    def entry(self) -> Entry | None:
+        return (self.mode, self.blob) if self.mode is not None and self.blob is not None else None
+
+
+class Product(BaseModel):
+    """A path a session changed and every state it gave it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="Repo-relative path.")
+    versions: list[Version] = Field(
+        description="The path before the session, then each state the session gave it in order; the last is final."
+    )
 
 
 class Violation(BaseModel):
@@ -41,6 +78,9 @@ class DriftReport(BaseModel):
     ignored_written: list[str] = Field(description="Ignored files written during the session.")
     lines_added: int
     lines_removed: int
+    preexisting: list[str] = Field(
+        default_factory=list, description="Paths already changed when the session started and left as they were."
+    )
     budget: Budget
     violations: list[Violation] = Field(description="Every violation, by path.")
     score: float = Field(ge=0, le=1, description="0.7 * violating/changed + 0.3 * budget excess (docs/sessions.md).")
@@ -63,27 +103,50 @@ def hooks_fingerprint(root: Path) -> dict[str, str]:
     return prints
 
 
+class Measured(BaseModel):
+    """A drift report and the products behind it."""
+
+    report: DriftReport
+    products: list[Product]
+
+
 def compute(root: Path, session: OpenSession, gov: Governance, fence: Fence, budget: Budget) -> DriftReport:
     """Measure the session's drift now. Raises StateError(IO_ERROR) if git fails."""
-    base = session.base_commit
-    counts: dict[str, tuple[int, int]] = {}  # path -> (added, removed)
-    for entry in git.paths_z(root, "diff", "--numstat", "-z", "--no-renames", base):
-        plus, minus, path = entry.split("\t", 2)
-        counts[path] = (int(plus) if plus.isdigit() else 0, int(minus) if minus.isdigit() else 0)
-    for path in git.paths_z(root, "log", "--format=", "--name-only", "-z", "--no-renames", f"{base}..HEAD"):
-        counts.setdefault(path, (0, 0))
-    for path in git.paths_z(root, "ls-files", "-z", "--others", "--exclude-standard"):
-        counts[path] = (_count_lines(root / path), 0)
+    return measure(root, session, gov, fence, budget).report
+
+
+def measure(root: Path, session: OpenSession, gov: Governance, fence: Fence, budget: Budget) -> Measured:
+    """The drift report and the session's products (every state it gave each path it changed)."""
+    changes = commit_changes(root, session, gov)
+    state = worktree.state(root)
+    own = _exo_own(root, session, fence)
+    preexisting = []
+    for path in state.paths():
+        if path in own:
+            continue
+        found = session.found.get(path)
+        if found is not None and path not in changes and tuple(found) == state.pair(path):
+            preexisting.append(path)
+            continue
+        versions = changes.setdefault(path, [_before(found, state.head[path])])
+        for entry in (state.index[path], state.files[path]):
+            if entry != versions[-1]:
+                versions.append(entry)
+    products = [
+        Product(path=path, versions=[Version.of(v) for v in versions])
+        for path, versions in sorted(changes.items())
+        if len(versions) > 1 and path not in own
+    ]
+    files = [p.path for p in products]
+    counts = _line_counts(root, session.base_commit, files, state)
+    added = sum(counts[p][0] for p in files)
+    removed = sum(counts[p][1] for p in files)
     started = session.started_at.timestamp()
     ignored = sorted(
         path
         for path in git.paths_z(root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard")
         if _written_since(root / path, started)
     )
-    own = _exo_own(root, session, fence)
-    files = sorted(p for p in counts if p not in own)
-    added = sum(counts[p][0] for p in files)
-    removed = sum(counts[p][1] for p in files)
     violations = [v for p in files if (v := _judge(root, gov, fence, session.actor, p, strict=True))]
     # Ignored files are build output by declaration: only protected or constitution-denied ones count.
     violations += [v for p in ignored if (v := _judge(root, gov, fence, session.actor, p, strict=False))]
@@ -101,18 +164,119 @@ def compute(root: Path, session: OpenSession, gov: Governance, fence: Fence, bud
         violations.append(
             Violation(kind="budget", path=f"{lines} lines", reason=f"{lines} lines changed, budget {budget.max_lines}")
         )
-    return DriftReport(
+    report = DriftReport(
         ok=not violations,
-        base_commit=base,
+        base_commit=session.base_commit,
         head_commit=git.head(root),
         files=files,
         ignored_written=ignored,
         lines_added=added,
         lines_removed=removed,
+        preexisting=preexisting,
         budget=budget,
         violations=violations,
         score=_score(violations, len(files), lines, budget),
     )
+    return Measured(report=report, products=products)
+
+
+def empty(base: str, budget: Budget) -> DriftReport:
+    """The report of a session whose changes could not be measured (its worktree is gone)."""
+    return DriftReport(
+        ok=True,
+        base_commit=base,
+        head_commit=base,
+        files=[],
+        ignored_written=[],
+        lines_added=0,
+        lines_removed=0,
+        budget=budget,
+        violations=[],
+        score=0.0,
+    )
+
+
+def commit_changes(root: Path, session: OpenSession, gov: Governance) -> dict[str, list[Entry | None]]:
+    """For every path the session's own commits since its base changed: the path before, then the
+    entry each of those commits gave it (oldest first)."""
+    head = git.head(root)
+    if head == session.base_commit:
+        return {}
+    prepared = prepared_trees(root, session.sid)
+    policy = commit_policy(gov)
+    others: dict[str, set[Entry | None]] | None = None
+    only_here: set[str] | None = None
+    changes: dict[str, list[Entry | None]] = {}
+    for commit in history.commits(root, [head, "^" + session.base_commit]):
+        mine = commit.tree in prepared
+        for path in commit.changed():
+            entry = commit.entry(path)
+            if not mine:
+                others = others if others is not None else _products_of_others(root, head, session.sid)
+                if entry in others.get(path, ()) or exempt_commit(commit.trailers, policy):
+                    continue
+                only_here = only_here if only_here is not None else _only_here(root, session.base_commit, head)
+                if commit.sha not in only_here:
+                    continue
+            versions = changes.setdefault(path, [commit.diffs[0][path][0]])
+            if entry != versions[-1]:
+                versions.append(entry)
+    return changes
+
+
+def prepared_trees(root: Path, sid: str) -> set[str]:
+    """Trees of the commits the session prepared (its `commit.prepared` records)."""
+    raw = read_file(audit_path(root, ids.stream_id(sid))) or b""
+    trees = set()
+    for line in raw.splitlines():
+        if b'"commit.prepared"' in line:
+            try:
+                trees.add(str(json.loads(line)["data"]["tree"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged stream is audit verify's business
+    return trees
+
+
+def _products_of_others(root: Path, head: str, sid: str) -> dict[str, set[Entry | None]]:
+    """Every state other sessions' records (at HEAD) account for, by path."""
+    from .records import SESSIONS, SessionRecord
+
+    listed = history.tree(root, head, SESSIONS)
+    contents = git.blobs(root, [oid for path, (_mode, oid) in listed.items() if not path.endswith(f"/{sid}.json")])
+    out: dict[str, set[Entry | None]] = {}
+    for raw in contents.values():
+        try:
+            record = SessionRecord.model_validate_json(raw)
+        except ValueError:
+            continue  # doctor reports it
+        for product in [*(record.products or []), *record.writes]:
+            out.setdefault(product.path, set()).update(v.entry for v in product.versions[1:])
+    return out
+
+
+def _only_here(root: Path, base: str, head: str) -> set[str]:
+    """Commits in base..head that no other branch, remote-tracking branch or tag holds."""
+    branch = git.run(root, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+    exclude = [f"--exclude={branch}"] if branch else []
+    listed = git.run(root, "rev-list", head, "--not", base, *exclude, "--branches", "--remotes", "--tags", "--")
+    return set(listed.split())
+
+
+def _before(found: tuple[Entry | None, Entry | None] | None, at_head: Entry | None) -> Entry | None:
+    """The path as it was when the session started: what was on disk then, else HEAD's."""
+    return found[1] if found is not None else at_head
+
+
+def _line_counts(root: Path, base: str, files: list[str], state: worktree.State) -> dict[str, tuple[int, int]]:
+    counts: dict[str, tuple[int, int]] = dict.fromkeys(files, (0, 0))
+    for entry in git.paths_z(root, "diff", "--numstat", "-z", "--no-renames", base):
+        plus, minus, path = entry.split("\t", 2)
+        if path in counts:
+            counts[path] = (int(plus) if plus.isdigit() else 0, int(minus) if minus.isdigit() else 0)
+    for path in files:
+        if state.head.get(path, ()) is None and state.index.get(path) is None and state.files.get(path) is not None:
+            counts[path] = (_count_lines(root / path), 0)  # untracked: git diff does not see it
+    return counts
 
 
 def _exo_own(root: Path, session: OpenSession, fence: Fence) -> set[str]:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import GovernanceError, InputError, append_audit, ids
+from exo.kernel import GovernanceError, InputError, ids
 from exo.kernel.fs import atomic_write, read_file, state_dir
-from exo.kernel.layout import FROZEN, REPO_STREAM
+from exo.kernel.layout import FROZEN
+
+from . import events
 
 
 class FreezeState(BaseModel):
@@ -33,12 +35,12 @@ def state(root: Path) -> FreezeState:
 
 
 def freeze(root: Path, actor: str, reason: str, *, now: datetime | None = None) -> FreezeState:
-    """Freeze the repository (anyone may pull the kill switch); audited in the `repo` stream."""
+    """Freeze the repository (anyone may pull the kill switch); recorded as a `repo.frozen` event."""
     if not reason.strip():
         raise InputError("a freeze needs a reason", code="INVALID_ARGUMENT", hint='exo freeze --reason "why"')
     doc = {"reason": reason.strip(), "actor": ids.actor(actor), "since": ids.moment(now).isoformat()}
     atomic_write(state_dir(root) / FROZEN, json.dumps(doc).encode())
-    append_audit(root, REPO_STREAM, "repo.frozen", doc, now=now)
+    events.record(root, "repo.frozen", doc, now=now)
     return state(root)
 
 
@@ -49,5 +51,5 @@ def unfreeze(root: Path, actor: str, *, now: datetime | None = None) -> FreezeSt
     before = state(root)
     (state_dir(root) / FROZEN).unlink(missing_ok=True)
     if before.frozen:
-        append_audit(root, REPO_STREAM, "repo.unfrozen", {"actor": actor, "reason": before.reason or ""}, now=now)
+        events.record(root, "repo.unfrozen", {"actor": actor, "reason": before.reason or ""}, now=now)
     return state(root)

@@ -46,6 +46,50 @@ def run(
     return done.stdout.rstrip("\n")
 
 
+def run_bytes(cwd: Path | str, *args: str, data: bytes = b"", check: bool = True) -> bytes:
+    """Run `git args` with `data` on stdin and return stdout as bytes (for batch commands whose
+    output holds file contents). Raises StateError(IO_ERROR) like `run`."""
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, check=False)
+    except OSError as exc:
+        raise StateError(f"cannot run git: {exc.strerror}", code="IO_ERROR", hint="install git") from exc
+    if check and done.returncode != 0:
+        stderr = done.stderr.decode(errors="replace").strip()
+        raise StateError(f"git {' '.join(args)} failed: {stderr}", code="IO_ERROR")
+    return done.stdout
+
+
+def blobs(cwd: Path | str, oids: list[str]) -> dict[str, bytes]:
+    """The contents of the blobs `oids` (full object ids) in one `git cat-file --batch`; missing ones
+    are left out."""
+    wanted = sorted(set(oids))
+    if not wanted:
+        return {}
+    out = run_bytes(cwd, "cat-file", "--batch", data="".join(f"{oid}\n" for oid in wanted).encode())
+    found: dict[str, bytes] = {}
+    at = 0
+    for oid in wanted:
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        at = end + 1
+        if len(header) != 3:  # "<oid> missing"
+            continue
+        size = int(header[2])
+        found[oid] = out[at : at + size]
+        at += size + 1
+    return found
+
+
+def objects(cwd: Path | str, names: list[str]) -> dict[str, str | None]:
+    """`<rev>:<path>` (or any object name) -> its object id, or None where it does not exist, in one
+    `git cat-file --batch-check`."""
+    if not names:
+        return {}
+    text = run_bytes(cwd, "cat-file", "--batch-check=%(objectname)", data="".join(f"{n}\n" for n in names).encode())
+    lines = text.decode(errors="surrogateescape").splitlines()
+    return {name: (line if " " not in line else None) for name, line in zip(names, lines, strict=True)}
+
+
 def toplevel(start: Path) -> Path:
     """The root of the worktree containing `start`. Raises StateError(NOT_A_REPOSITORY)."""
     from pathlib import Path

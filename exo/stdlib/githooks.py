@@ -10,6 +10,7 @@ import os
 import re
 
 from exo.kernel import Action, Governance, check_action, ids, load_governance
+from exo.kernel.gitdir import git_dir
 
 from . import git
 from .hooks import Denied, Session, live_lease, open_session
@@ -34,6 +35,15 @@ def exempt(actor: str, patterns: object) -> bool:
     return re.fullmatch(ids.actor_patterns_regex([str(p) for p in patterns]), actor) is not None
 
 
+def exempt_commit(trailers: dict[str, str], policy: dict[str, object]) -> bool:
+    """Whether a commit is stamped by an actor the commit policy lets commit without a session
+    (by default a human), outside any session: its content is that actor's change."""
+    actor = trailers.get("Exo-Actor")
+    if actor is None or "Exo-Session" in trailers:
+        return False
+    return not policy.get("require_session", True) or exempt(actor, policy.get("exempt_actors", []))
+
+
 def staged(root: str) -> list[tuple[str, str]]:
     """(operation, path) for every staged change, from the index git is committing (GIT_INDEX_FILE)."""
     return git.name_status(root, "diff", "--cached")
@@ -43,17 +53,18 @@ def check_staged(root: str, actor: str | None) -> list[str]:
     """Problems with committing the staged changes now (empty: the commit may proceed).
 
     An open session in this worktree fences the staged paths; without one, the commit policy
-    decides whether the actor may commit at all.
+    decides whether the actor may commit at all (on a branch without exo at all, the default one).
     """
-    gov = load_governance(root)
     session = open_session(root)
     who = actor or (session.actor if session else "human:unknown")
     if session is None:
-        policy = commit_policy(gov)
+        exo_here = os.path.isdir(os.path.join(root, ".exo"))
+        policy = commit_policy(load_governance(root)) if exo_here else DEFAULT_POLICY
         if policy.get("require_session", True) and not exempt(who, policy.get("exempt_actors", [])):
             return [f"{who} has no open exo session: agents commit only inside one (`exo session-start`)"]
         return []
     live_lease(session)
+    gov = load_governance(root)
     problems = []
     for operation, path in staged(root):
         decision = check_action(gov, session.fence, Action(session.actor, operation, path))
@@ -73,53 +84,94 @@ def pre_commit(root: str, actor: str | None, err: TextIO) -> int:
     return 1
 
 
-def tree_and_parents(root: str, source: str, amend_of: str) -> tuple[str, list[str]]:
-    """The tree being committed (from the index in use) and the commit's parents."""
-    tree = git.run(root, "write-tree")
-    # git passes `commit HEAD` for --amend, and `commit <as typed>` for -c/-C <commit>: only an
-    # amend replaces HEAD, so only then are the parents HEAD's parents.
-    if source == "commit" and amend_of == "HEAD":
-        parents = git.run(root, "rev-parse", "HEAD^@").split()
-    else:
-        head = git.run(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
-        parents = [head] if head else []
-        merge_head = os.path.join(root, git.run(root, "rev-parse", "--git-dir"), "MERGE_HEAD")
-        if os.path.exists(merge_head):  # a merge commit: MERGE_HEAD names the other parents
-            with open(merge_head, encoding="utf-8") as fh:
-                parents += fh.read().split()
-    return tree, parents
+STAMPS = ("Exo-Session", "Exo-Ticket", "Exo-Audit")  # what says a commit belongs to a session
+_STAMP_LINE = re.compile(r"(?:Exo-Actor|Exo-Session|Exo-Ticket|Exo-Audit)\s*:.*")
 
 
 def prepare_commit_msg(root: str, actor: str | None, argv: list[str], env: Mapping[str, str]) -> int:
-    """Stamp the message with Exo-* trailers (and record `commit.prepared` for a session commit)."""
+    """Stamp the message with Exo-* trailers (and record `commit.prepared` for a session commit).
+
+    A commit replayed by a rebase keeps the stamp it had (rebasing someone's commits does not make
+    them yours), except that the open session's own commits are stamped again for their new tree.
+    Any other commit is stamped afresh for who makes it now: a message reused from another commit
+    (`-c`, `-C`, `--amend`, cherry-pick) loses session trailers that are not this commit's.
+    """
     if not argv:
         raise Denied("prepare-commit-msg needs the message file")
     if env.get(CLOSEOUT_ENV):
         return 0
     message_file = argv[0]
-    source = argv[1] if len(argv) > 1 else ""
-    amend_of = argv[2] if len(argv) > 2 else ""
+    # The pre-commit framework passes only the file; git's other arguments arrive in its variables.
+    source = argv[1] if len(argv) > 1 else env.get("PRE_COMMIT_COMMIT_MSG_SOURCE", "")
+    with open(message_file, encoding="utf-8", errors="surrogateescape") as fh:
+        message = fh.read()
+    stamped = _stamp_of(message)
     session = open_session(root)
     who = actor or (session.actor if session else _human(root))
+    if _rebasing(root) and "Exo-Actor" in stamped:
+        if session is None or stamped.get("Exo-Session") != session.sid:
+            return 0
+        who = stamped["Exo-Actor"]
     trailers = {"Exo-Actor": who}
-    if session is not None:
-        trailers.update(_prepared(root, session, who, source, amend_of))
-    args = ["interpret-trailers", "--in-place", "--if-exists", "replace"]
-    for key, value in trailers.items():
-        args += ["--trailer", f"{key}: {value}"]
-    git.run(root, *args, message_file)
+    if session is not None and who == session.actor:
+        trailers.update(_prepared(root, session, who, source))
+    _write_stamped(root, message_file, message, trailers)
     return 0
 
 
-def _prepared(root: str, session: Session, actor: str, source: str, amend_of: str) -> dict[str, str]:
+def _trailer_block(lines: list[str]) -> range:
+    """Indexes of the message's last paragraph, where git looks for trailers (comments ignored)."""
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+        end -= 1
+    start = end
+    while start and lines[start - 1].strip() and not lines[start - 1].startswith("#"):
+        start -= 1
+    return range(start, end)
+
+
+def _stamp_of(message: str) -> dict[str, str]:
+    """The Exo-* trailers the message carries."""
+    lines = message.splitlines()
+    found: dict[str, str] = {}
+    for i in _trailer_block(lines):
+        key, sep, value = lines[i].partition(":")
+        if sep and key.strip().startswith("Exo-"):
+            found[key.strip()] = value.strip()
+    return found
+
+
+def _rebasing(root: str) -> bool:
+    """Whether git is replaying commits here (a rebase of either backend)."""
+    own = git_dir(root)
+    return os.path.isdir(os.path.join(own, "rebase-merge")) or os.path.isdir(os.path.join(own, "rebase-apply"))
+
+
+def _write_stamped(root: str, message_file: str, message: str, trailers: dict[str, str]) -> None:
+    """Replace the message's Exo-* trailers with `trailers`, after a blank line whatever git passed
+    (a merge message has no final newline; a user's trailer config must not move or rename ours)."""
+    lines = message.splitlines()
+    block = _trailer_block(lines)
+    kept = [line for i, line in enumerate(lines) if not (i in block and _STAMP_LINE.fullmatch(line))]
+    with open(message_file, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write("\n".join(kept).rstrip("\n") + "\n")
+    args = ["-c", "trailer.separators=:", "interpret-trailers", "--in-place", "--where", "end"]
+    args += ["--if-exists", "replace", "--if-missing", "add"]
+    for key, value in trailers.items():
+        args += ["--trailer", f"{key}: {value}"]
+    git.run(root, *args, "--", message_file)
+
+
+def _prepared(root: str, session: Session, actor: str, source: str) -> dict[str, str]:
     from exo.kernel import append_audit
 
-    tree, parents = tree_and_parents(root, source, amend_of)
+    tree = git.run(root, "write-tree")  # the tree being committed, from the index in use
+    head = git.run(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
     record = append_audit(
         root,
         session.sid,
         "commit.prepared",
-        {"tree": tree, "parents": parents, "actor": actor, "ticket_id": session.ticket_id},
+        {"tree": tree, "head": head, "source": source, "actor": actor, "ticket_id": session.ticket_id},
     )
     return {"Exo-Session": session.sid, "Exo-Ticket": session.ticket_id, "Exo-Audit": f"{record.seq}:{record.h}"}
 

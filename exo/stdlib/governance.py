@@ -12,14 +12,13 @@ from exo.kernel import (
     Fence,
     GovernanceError,
     InputError,
-    append_audit,
     check_action,
     compile_constitution,
     load_governance,
 )
-from exo.kernel.layout import LOCK, REPO_STREAM
+from exo.kernel.layout import LOCK
 
-from . import runtime
+from . import events, runtime
 from .config import load_config
 
 
@@ -70,9 +69,8 @@ def build(root: Path) -> BuildResult:
     gov = compile_constitution(root)
     changed = before != gov.lock_sha256
     if changed:
-        append_audit(
+        events.record(
             root,
-            REPO_STREAM,
             "governance.compiled",
             {"source_sha256": gov.source_sha256, "lock_sha256": gov.lock_sha256, "rules": len(gov.rules)},
         )

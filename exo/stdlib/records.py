@@ -1,19 +1,26 @@
-"""Durable session records: `.exo/sessions/<sid>.json`, `.exo/mementos/<sid>.md`, and the closeout commit."""
+"""Durable session records: `.exo/sessions/<sid>.json` and `.exo/mementos/<sid>.md`, write-once.
+
+A record (format 2) is the session's attestation: besides what it was fenced by and how it closed,
+it lists its *products* — every state the session gave each path it changed, as git blob ids —
+and the `.exo/` files exo wrote for it, so doctor can tell its content anywhere in history
+(amended, rebased, cherry-picked, squashed) from content nobody accounts for. Format-1 records
+(no products) keep verifying the way they were written: by their commits' trailers.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from exo.kernel import Anchor
 from exo.kernel.fs import atomic_write
-from exo.kernel.layout import AUDIT_DIR, REPO_STREAM
+from exo.kernel.layout import AUDIT_DIR
 
 from .checks import CheckRun
-from .drift import DriftReport
+from .drift import DriftReport, Product
 
 SESSIONS = ".exo/sessions"
 MEMENTOS = ".exo/mementos"
@@ -31,11 +38,11 @@ class SessionRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal[1] = 1
+    version: Literal[1, 2] = 2
     sid: str
     ticket_id: str
     actor: str
-    outcome: Literal["finished", "handed_off"]
+    outcome: Literal["finished", "handed_off", "abandoned"]
     task: str
     started_at: datetime
     ended_at: datetime
@@ -54,16 +61,16 @@ class SessionRecord(BaseModel):
     status_set: str | None = Field(description="Ticket status written at closeout.")
     handoff: Handoff | None = None
     audit: Anchor = Field(description="The sealed head of the session's audit stream.")
+    fence: dict[str, Any] | None = Field(default=None, description="The pinned fence snapshot (fence_sha256 pins it).")
+    head_commit: str | None = Field(default=None, description="HEAD when the session closed (before its closeout).")
+    found: list[str] = Field(default_factory=list, description="Paths already changed when it started (not its work).")
+    products: list[Product] | None = Field(default=None, description="Every path it changed (null in format 1).")
+    writes: list[Product] = Field(default_factory=list, description=".exo/ files exo wrote for it and committed.")
 
 
 def own_paths(sid: str) -> list[str]:
     """The `.exo/` files exo writes for session `sid` (the only protected paths its fence allows)."""
-    return [
-        f"{SESSIONS}/{sid}.json",
-        f"{MEMENTOS}/{sid}.md",
-        f"{AUDIT_DIR}/{sid}.jsonl",
-        f"{AUDIT_DIR}/{REPO_STREAM}.jsonl",
-    ]
+    return [f"{SESSIONS}/{sid}.json", f"{MEMENTOS}/{sid}.md", f"{AUDIT_DIR}/{sid}.jsonl"]
 
 
 def write(root: Path, record: SessionRecord) -> list[str]:
@@ -75,11 +82,22 @@ def write(root: Path, record: SessionRecord) -> list[str]:
     return [record_path, memento_path]
 
 
+def parse(raw: bytes) -> SessionRecord:
+    """A record from its file's bytes. Raises ValueError (a ValidationError included) when it is not one."""
+    import json
+
+    try:
+        json.loads(raw)  # refuses non-UTF-8 and absurd nesting with a plain error before pydantic sees it
+    except RecursionError:
+        raise ValueError("nested too deeply to be a session record") from None
+    return SessionRecord.model_validate_json(raw)
+
+
 def load(root: Path, sid: str) -> SessionRecord | None:
     """The record of session `sid`, if it was written (and is readable)."""
     try:
-        return SessionRecord.model_validate_json((root / SESSIONS / f"{sid}.json").read_bytes())
-    except (OSError, ValidationError):
+        return parse((root / SESSIONS / f"{sid}.json").read_bytes())
+    except (OSError, ValueError):
         return None
 
 
@@ -89,8 +107,8 @@ def load_all(root: Path) -> list[SessionRecord]:
     out = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
-            out.append(SessionRecord.model_validate_json(path.read_bytes()))
-        except (OSError, ValidationError):
+            out.append(parse(path.read_bytes()))
+        except (OSError, ValueError):
             continue
     out.sort(key=lambda r: (r.ended_at, r.sid))
     return out

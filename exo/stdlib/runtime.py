@@ -19,6 +19,8 @@ from exo.kernel import Fence, Lease, StateError, ids
 from exo.kernel.canon import canonical, sha256_hex
 from exo.kernel.fs import atomic_write, read_file, state_dir, worktree_git_dir
 
+from .history import Entry
+
 
 class Budget(BaseModel):
     max_files: int = Field(description="Files the session may change.")
@@ -47,6 +49,10 @@ class OpenSession(BaseModel):
     check_timeout_seconds: int = Field(description="Timeout per check.")
     budget: Budget = Field(description="Size limit, pinned at start (ticket, then constitution, then config).")
     exo_writes: dict[str, str] = Field(default_factory=dict, description="Files exo wrote in .exo/ meanwhile.")
+    found: dict[str, tuple[Entry | None, Entry | None]] = Field(
+        default_factory=dict,
+        description="Paths that already differed from HEAD at start: (staged, on disk) git entries then.",
+    )
 
     @property
     def allow_globs(self) -> list[str]:

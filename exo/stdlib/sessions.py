@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from exo.kernel import (
+    Anchor,
     ExoError,
     Fence,
     Governance,
@@ -29,8 +30,9 @@ from exo.kernel import (
     seal_audit,
 )
 from exo.kernel.fs import file_lock
+from exo.kernel.layout import AUDIT_DIR
 
-from . import bootstrap, dispatch, drift, git, records, runtime, tickets
+from . import bootstrap, dispatch, drift, git, records, runtime, tickets, worktree
 from .config import Config, load_config
 from .freeze import state as freeze_state
 from .runtime import Budget, OpenSession
@@ -59,6 +61,10 @@ class StartResult(BaseModel):
     session: SessionView
     bootstrap: str = Field(description="The prompt to give the agent.")
     abandoned: list[str] = Field(description="Dead sessions this start recovered (sealed as abandoned).")
+    found: list[str] = Field(
+        default_factory=list,
+        description="Paths already changed when the session started: not its work unless it changes them.",
+    )
 
 
 class StatusResult(BaseModel):
@@ -107,6 +113,7 @@ def start(
     config = load_config(root)
     base = git.head(root)
     abandoned: list[str] = []
+    recovered: list[str] = []  # the dead sessions' records, written here for this session's closeout
     with file_lock(root, runtime.pointer(root)):
         mine = runtime.current(root)
         if mine is not None:
@@ -115,14 +122,17 @@ def start(
                     f"session {mine.sid} ({mine.actor} on {mine.ticket_id}) is open in this worktree",
                     code="SESSION_OPEN",
                 )
-            abandoned.append(abandon(root, mine, "its lease lapsed and a new session started in its worktree", at))
+            recovered += abandon(root, mine, "its lease lapsed and a new session started in its worktree", at)
+            abandoned.append(mine.sid)
         ticket = tickets.read(root, ticket_id or _claimed(root, actor, at))
         _startable(root, ticket)
         lease = _lease_for(root, ticket, actor, config, at)
         for dead in runtime.all_open(root):
             if dead.ticket_id == ticket.id and dead.lease.lease_id != lease.lease_id:
-                abandoned.append(abandon(root, dead, f"ticket {ticket.id} was taken over by {actor}", at))
+                recovered += abandon(root, dead, f"ticket {ticket.id} was taken over by {actor}", at)
+                abandoned.append(dead.sid)
         session = _open(root, ticket, actor, task, base, lease, gov.lock_sha256, _pinned(root, ticket, gov, config), at)
+        session.exo_writes = {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in recovered}
         runtime.bind(root, session)
         append_audit(
             root,
@@ -138,11 +148,14 @@ def start(
                 "ticket_sha256": session.ticket_sha256,
                 "governance_sha256": gov.lock_sha256,
                 "abandoned": abandoned,
+                "found": sorted(session.found),
             },
             now=at,
         )
     prompt = _render(root, session, ticket, gov, config, at)
-    return StartResult(session=view(root, session, at), bootstrap=prompt, abandoned=abandoned)
+    return StartResult(
+        session=view(root, session, at), bootstrap=prompt, abandoned=abandoned, found=sorted(session.found)
+    )
 
 
 def bootstrap_of(root: Path, *, now: datetime | None = None) -> str | None:
@@ -194,18 +207,23 @@ def heartbeat(root: Path, actor: str, *, now: datetime | None = None) -> Session
     return view(root, session, at)
 
 
-def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> str:
-    """Seal a dead session's partial audit as abandoned and forget it. Returns its id."""
-    worktree = Path(session.worktree)
+def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> list[str]:
+    """Close a dead session as abandoned: seal its audit stream, write its record (with what it had
+    changed by then, measured in its own worktree) and memento into this worktree, and forget it.
+
+    Returns the repo-relative files written here, for the closeout of the session that recovers it.
+    """
+    from .closeout import abandoned_record
+
     try:
-        append_audit(
-            worktree, session.sid, "session.abandoned", {"reason": reason, "epoch": session.lease.epoch}, now=at
-        )
-        seal_audit(worktree, session.sid, now=at)
+        append_audit(root, session.sid, "session.abandoned", {"reason": reason, "epoch": session.lease.epoch}, now=at)
+        seq, head = seal_audit(root, session.sid, now=at)
+        record = abandoned_record(root, session, reason, Anchor(stream=session.sid, seq=seq, h=head), at)
+        written = [*records.write(root, record), f"{AUDIT_DIR}/{session.sid}.jsonl"]
     except ExoError:
-        pass  # the worktree is gone or its stream is damaged: doctor reports it; the lease is what matters
+        written = []  # its stream is damaged: audit verify reports it; the lease is what matters
     runtime.close(root, session)
-    return session.sid
+    return written
 
 
 # --- internals
@@ -289,6 +307,7 @@ def _open(
     sid = runtime.new_sid(at)
     fence = Fence.from_globs(ticket.scope.allow, ticket.scope.deny, exo_paths=records.own_paths(sid)).to_dict()
     commands, timeout, budget = pinned
+    state = worktree.state(root)
     return OpenSession(
         sid=sid,
         ticket_id=ticket.id,
@@ -306,6 +325,7 @@ def _open(
         checks=commands,
         check_timeout_seconds=timeout,
         budget=budget,
+        found={path: state.pair(path) for path in state.paths()},
     )
 
 

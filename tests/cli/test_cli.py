@@ -207,12 +207,12 @@ def test_build_governance_reports_and_audits_changes(exo_repo: Path) -> None:
 def test_audit_verify_and_show(exo_repo: Path) -> None:
     verify = exo("audit", "verify", "--json", cwd=exo_repo)
     assert verify.code == 0 and json.loads(verify.out)["ok"] is True
-    record = json.loads((exo_repo / ".exo/audit/repo.jsonl").read_text().splitlines()[0])
-    anchored = exo("audit", "verify", "--anchor", f"repo:1:{record['h']}", cwd=exo_repo)
+    path = next((exo_repo / ".exo/audit").glob("ev-*.jsonl"))  # the governance.compiled event of `exo init`
+    record = json.loads(path.read_text().splitlines()[0])
+    anchored = exo("audit", "verify", "--anchor", f"{path.stem}:1:{record['h']}", cwd=exo_repo)
     assert anchored.code == 0 and "1 anchor(s) checked" in anchored.out
-    wrong = exo("audit", "verify", "--anchor", f"repo:1:{'0' * 64}", cwd=exo_repo)
+    wrong = exo("audit", "verify", "--anchor", f"{path.stem}:1:{'0' * 64}", cwd=exo_repo)
     assert wrong.code == 1 and "anchor_mismatch" in wrong.out
-    path = exo_repo / ".exo/audit/repo.jsonl"
     path.write_text(path.read_text().replace('"rules":2', '"rules":9'))
     tampered = exo("audit", "verify", cwd=exo_repo)
     assert tampered.code == 1 and "hash_mismatch" in tampered.out and "FAILED" in tampered.out

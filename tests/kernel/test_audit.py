@@ -13,7 +13,8 @@ import pytest
 
 from exo.kernel import Anchor, AuditError, ExoError, append_audit, seal_audit, verify_audit
 from exo.kernel._audit import ProblemKind
-from tests.conftest import snapshot
+from exo.kernel.fs import audit_path, state_dir
+from tests.conftest import git, snapshot
 
 Lines = list[bytes]
 NESTED: list[object] = []
@@ -57,7 +58,8 @@ def test_append_returns_durable_chained_records(git_repo: Path) -> None:
     first = append_audit(git_repo, "S1", "session.started", {"ticket": "T1"})
     second = append_audit(git_repo, "S1", "session.finished", {})
     assert (first.seq, second.seq, second.prev) == (1, 2, first.h)
-    lines = (git_repo / ".exo/audit/S1.jsonl").read_bytes().splitlines()
+    assert not (git_repo / ".exo/audit/S1.jsonl").exists()  # open streams live out of the worktree
+    lines = (state_dir(git_repo) / "audit/S1.jsonl").read_bytes().splitlines()
     assert [json.loads(x)["h"] for x in lines] == [first.h, second.h]
     assert all(enc(json.loads(x)) == x for x in lines)  # canonical on disk
     report = verify_audit(git_repo)
@@ -66,6 +68,8 @@ def test_append_returns_durable_chained_records(git_repo: Path) -> None:
 
 def test_seal_closes_the_stream_and_is_idempotent(git_repo: Path) -> None:
     anchor = build(git_repo, n=2)
+    published = git_repo / ".exo/audit/S1.jsonl"
+    assert published.read_bytes() == (state_dir(git_repo) / "audit/S1.jsonl").read_bytes()
     assert seal_audit(git_repo, "S1") == (anchor.seq, anchor.h)
     with pytest.raises(AuditError) as caught:
         append_audit(git_repo, "S1", "test.late", {})
@@ -76,7 +80,7 @@ def test_seal_closes_the_stream_and_is_idempotent(git_repo: Path) -> None:
 
 def test_torn_tail_is_repaired_by_the_next_writer_and_the_repair_recorded(git_repo: Path) -> None:
     append_audit(git_repo, "S1", "test.step", {"i": 1})
-    path = git_repo / ".exo/audit/S1.jsonl"
+    path = audit_path(git_repo, "S1")
     torn = b'{"data":{"i":2},"event":"test.st'
     with path.open("ab") as fh:
         fh.write(torn)
@@ -90,7 +94,7 @@ def test_torn_tail_is_repaired_by_the_next_writer_and_the_repair_recorded(git_re
 
 def test_a_damaged_last_record_blocks_appends(git_repo: Path) -> None:
     append_audit(git_repo, "S1", "test.step", {"i": 1})
-    path = git_repo / ".exo/audit/S1.jsonl"
+    path = audit_path(git_repo, "S1")
     path.write_bytes(path.read_bytes().replace(b'"i":1', b'"i":2'))
     with pytest.raises(AuditError) as caught:
         append_audit(git_repo, "S1", "test.step", {"i": 2})
@@ -312,6 +316,7 @@ CORPUS: dict[str, tuple[Tamper, str]] = {
     "delete-stream": (delete_stream, "anchor_missing"),
     "whole-chain-rewrite": (rewrite_chain, "anchor_mismatch"),
     "whole-chain-rewrite-shorter": (rewrite_chain_shorter, "anchor_missing"),
+    "whole-chain-rewrite-against-the-sealed-copy": (rewrite_chain, "copy_mismatch"),
     "transplant-record": (transplant_record, "stream_mismatch"),
     "transplant-chain": (transplant_chain, "stream_mismatch"),
     "transplant-rebound-to-stream": (transplant_rebound, "broken_link"),
@@ -370,4 +375,45 @@ def test_audit_clock_must_be_timezone_aware(git_repo: Path) -> None:
     with pytest.raises(ExoError) as caught:
         append_audit(git_repo, "S1", "test.step", {}, now=datetime(2026, 1, 1))
     assert caught.value.code == "INVALID_ARGUMENT"
-    assert not (git_repo / ".exo/audit/S1.jsonl").exists()
+    assert not audit_path(git_repo, "S1").exists()
+
+
+def test_an_open_stream_survives_stash_checkout_and_clean(git_repo: Path) -> None:
+    append_audit(git_repo, "S1", "test.step", {"i": 1})
+    (git_repo / "scratch.txt").write_text("untracked\n")
+    git(git_repo, "stash", "-u")
+    git(git_repo, "clean", "-fdx")
+    git(git_repo, "checkout", "-q", "-b", "elsewhere")
+    assert append_audit(git_repo, "S1", "test.step", {"i": 2}).seq == 2
+    git(git_repo, "stash", "pop")
+    assert verify_audit(git_repo).ok
+
+
+def test_a_stream_sealed_in_one_worktree_is_sealed_in_every_worktree(git_repo: Path) -> None:
+    other = git_repo.parent / "other"
+    git(git_repo, "worktree", "add", "-q", str(other), "-b", "other")
+    anchor = build(git_repo, n=1)
+    with pytest.raises(AuditError) as caught:
+        append_audit(other, "S1", "test.late", {})
+    assert caught.value.code == "AUDIT_SEALED"
+    assert not (other / ".exo/audit/S1.jsonl").exists()
+    assert seal_audit(other, "S1") == (anchor.seq, anchor.h)  # publishes it there too
+    assert (other / ".exo/audit/S1.jsonl").read_bytes() == (git_repo / ".exo/audit/S1.jsonl").read_bytes()
+
+
+def test_a_published_copy_that_differs_from_the_sealed_one_is_caught(git_repo: Path) -> None:
+    anchor = build(git_repo, n=3)
+    path = git_repo / ".exo/audit/S1.jsonl"
+    lines = path.read_bytes().splitlines()
+    path.write_bytes(b"".join(line + b"\n" for line in lines[:-2]))
+    kinds = {p.kind for p in verify_audit(git_repo, [anchor]).problems}
+    assert {"copy_mismatch", "anchor_missing"} <= kinds
+
+
+def test_a_stream_of_an_earlier_version_is_extended_in_place(git_repo: Path) -> None:
+    build(git_repo, "S1", n=2)
+    legacy = (git_repo / ".exo/audit/S1.jsonl").read_bytes().splitlines()[:2]  # written before streams moved
+    (git_repo / ".exo/audit/repo.jsonl").write_bytes(b"".join(enc(r) + b"\n" for r in rechain(parse(legacy), "repo")))
+    assert append_audit(git_repo, "repo", "test.step", {"i": 3}).seq == 3
+    assert len((git_repo / ".exo/audit/repo.jsonl").read_bytes().splitlines()) == 3
+    assert not (state_dir(git_repo) / "audit/repo.jsonl").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import Lease, acquire_lock, append_audit, inspect_lock, verify_audit
-from exo.kernel.fs import TMP_MARK, state_dir
+from exo.kernel.fs import TMP_MARK, audit_path, state_dir
 from tests import workers
 from tests.conftest import STRESS
 
@@ -67,14 +67,34 @@ def test_rel4_no_lost_update_on_renewals(git_repo: Path) -> None:
     assert lease is not None and lease.renewals == procs * times
 
 
+def _first_acknowledgement(pipe: int, first_by: float) -> bytes:
+    """Read from the writer until its first acknowledgement arrives (or `first_by` passes)."""
+    import select
+
+    data = b""
+    while b"\n" not in data and time.monotonic() < first_by:
+        ready, _, _ = select.select([pipe], [], [], 0.05)
+        if ready:
+            chunk = os.read(pipe, 65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
 def test_rel3_kill_9_during_lock_writes_and_audit_appends(git_repo: Path) -> None:
-    injections = 250 * STRESS
+    """Writers are killed at random moments of their write loop, each only after it has acknowledged
+    one durable record (so every kill lands mid-work, however fast the disk). What is asserted does
+    not depend on speed: no acknowledged record lost, no torn file, nothing left a later writer or
+    `doctor --fix` cannot repair. The number of kills is bounded by time (and printed)."""
+    wanted, budget = 500 * STRESS, 150.0 * STRESS
     rng = random.Random(1234)
     root = str(git_repo)
     acked: dict[int, str] = {}
     lease_path = state_dir(git_repo) / "leases" / "T-crash.json"
-    torn_seen = 0
-    for _ in range(injections):
+    deadline = time.monotonic() + budget
+    injections = torn_seen = leftovers_seen = 0
+    while injections < wanted and time.monotonic() < deadline:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
@@ -84,16 +104,19 @@ def test_rel3_kill_9_during_lock_writes_and_audit_appends(git_repo: Path) -> Non
             finally:
                 os._exit(1)
         os.close(write_fd)
-        time.sleep(rng.uniform(0.002, 0.03))
+        early = _first_acknowledgement(read_fd, time.monotonic() + 30)
+        time.sleep(rng.uniform(0, 0.015))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        injections += 1
         with os.fdopen(read_fd, "rb") as pipe:
-            for line in pipe.read().decode().splitlines():
-                if line.count(" ") == 1:  # a kill can cut an acknowledgement short: not acknowledged
+            for line in (early + pipe.read()).decode().splitlines():
+                if line.count(" ") == 1 and len(line.split(" ")[1]) == 64:  # a cut acknowledgement is none
                     seq, digest = line.split(" ")
                     acked[int(seq)] = digest
         if lease_path.exists():
             Lease.model_validate_json(lease_path.read_bytes())  # never torn
+        leftovers_seen += any(TMP_MARK in p.name for p in lease_path.parent.iterdir())
         kinds = {p.kind for p in verify_audit(git_repo).problems}
         assert kinds <= {"torn_tail"}, kinds
         torn_seen += "torn_tail" in kinds
@@ -102,15 +125,16 @@ def test_rel3_kill_9_during_lock_writes_and_audit_appends(git_repo: Path) -> Non
     report = verify_audit(git_repo)
     assert report.ok, report.problems
     on_disk = {}
-    for line in (git_repo / ".exo/audit/crash.jsonl").read_bytes().splitlines():
+    for line in audit_path(git_repo, "crash").read_bytes().splitlines():
         record = json.loads(line)
         on_disk[record["seq"]] = record["h"]
     lost = {seq: h for seq, h in acked.items() if on_disk.get(seq) != h}
-    assert len(acked) > injections // 2
-    assert lost == {}
+    assert acked and lost == {}
     assert [p.name for p in lease_path.parent.iterdir() if TMP_MARK in p.name] == []
-    repairs = [
-        line for line in (git_repo / ".exo/audit/repo.jsonl").read_text().splitlines() if "lock.repaired" in line
-    ]
-    assert repairs, "temp-file repairs are audited"
-    print(f"REL-3: {injections} kills, {len(acked)} acknowledged records, {torn_seen} torn tails repaired")
+    local = audit_path(git_repo, "local")
+    repairs = [line for line in (local.read_text().splitlines() if local.exists() else []) if "lock.repaired" in line]
+    assert bool(repairs) == bool(leftovers_seen), "every temp-file repair is audited"
+    print(
+        f"REL-3: {injections} kills, {len(acked)} acknowledged records, 0 lost, {torn_seen} torn tails "
+        f"and {leftovers_seen} leftover temp files repaired"
+    )

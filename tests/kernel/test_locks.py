@@ -63,7 +63,8 @@ def test_expired_lease_is_taken_over_and_audited(git_repo: Path) -> None:
     new = acquire_lock(git_repo, "T1", "agent:b", 60, now=at(61))
     assert new.epoch == 2 and new.holder == "agent:b"
     assert code_of(lambda: renew_lock(git_repo, old, now=at(62))) == "LOCK_LOST"
-    lines = (git_repo / ".exo/audit/repo.jsonl").read_text().splitlines()
+    assert not (git_repo / ".exo").exists()  # a clone's own event: runtime state, never in the worktree
+    lines = (state_dir(git_repo) / "audit/local.jsonl").read_text().splitlines()
     takeover = json.loads(lines[-1])
     assert takeover["event"] == "lock.takeover"
     assert takeover["data"] | {} == {
@@ -81,7 +82,7 @@ def test_acquire_after_release_is_not_a_takeover(git_repo: Path) -> None:
     lease = acquire_lock(git_repo, "T1", "agent:a", 60, now=at(0))
     release_lock(git_repo, lease)
     acquire_lock(git_repo, "T1", "agent:b", 60, now=at(1))
-    assert not (git_repo / ".exo/audit/repo.jsonl").exists()
+    assert not (state_dir(git_repo) / "audit/local.jsonl").exists()
 
 
 def test_leases_are_shared_by_all_worktrees_of_a_clone(git_repo: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""exo doctor from a fresh clone: SEC-4 (every bypass flagged, a clean history passes) and the file checks."""
+"""exo doctor from a fresh clone: SEC-4 (every bypass flagged by content, a clean history passes),
+the checks of what the head holds, format-1 records, and what this clone's interrupted writes left."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from exo.stdlib import closeout, install, sessions
+from exo.kernel import append_audit
+from exo.kernel.fs import audit_path
+from exo.stdlib import closeout, doctor, install, sessions
 from exo.stdlib.doctor import diagnose
 from tests.conftest import exo, git
 
@@ -35,9 +38,9 @@ def hooked(governed: Path) -> Path:
     return governed
 
 
-def governed_work(root: Path) -> None:
+def governed_work(root: Path) -> str:
     """A clean governed history: a session commits in scope and finishes; a human commits too."""
-    sessions.start(root, A, ticket_id="T1")
+    sid = sessions.start(root, A, ticket_id="T1").session.sid
     write(root, "src/app.py")
     commit(root, "add", "src/app.py")
     commit(root, "commit", "-qm", "app", actor=A)
@@ -45,16 +48,17 @@ def governed_work(root: Path) -> None:
     write(root, "NOTES.md")
     commit(root, "add", "NOTES.md")
     commit(root, "commit", "-qm", "human notes")
+    return sid
 
 
 def fresh_clone(root: Path) -> Path:
-    clone = root.parent / "clone"
+    clone = root.parent / f"clone-{len(list(root.parent.glob('clone-*')))}"
     subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
     return clone
 
 
-def codes(root: Path) -> dict[str, set[str]]:
-    report = diagnose(root, probe=False)
+def codes(root: Path, commit_range: str | None = None) -> dict[str, set[str]]:
+    report = diagnose(root, commit_range=commit_range)
     out: dict[str, set[str]] = {}
     for p in report.problems:
         out.setdefault(p.code, set()).add(p.subject)
@@ -64,12 +68,13 @@ def codes(root: Path) -> dict[str, set[str]]:
 def test_a_clean_governed_history_passes_from_a_fresh_clone(hooked: Path) -> None:
     governed_work(hooked)
     clone = fresh_clone(hooked)
-    assert not (clone / ".git/exo").exists() or not (clone / ".git/exo/sessions").exists()
-    report = diagnose(clone, probe=False)
+    assert not (clone / ".git/exo").exists()
+    report = diagnose(clone)
     assert report.ok, report.problems
-    assert report.commits == 3 and report.anchors >= 2  # app, its closeout, the human's notes
-    run = exo("doctor", "--no-probe", cwd=clone)
-    assert run.code == 0 and "healthy" in run.out
+    assert (report.commits, report.skipped, report.records, report.anchors) == (3, 2, 1, 1)
+    assert report.accounted == {"session": 1, "broker": 1, "exempt": 1}  # src/app.py, T1 set to review, NOTES.md
+    run = exo("doctor", cwd=clone)
+    assert run.code == 0 and "healthy" in run.out and "3 commit(s)" in run.out
 
 
 def test_sec4_no_verify_out_of_scope_is_flagged(hooked: Path) -> None:
@@ -78,11 +83,10 @@ def test_sec4_no_verify_out_of_scope_is_flagged(hooked: Path) -> None:
     write(hooked, "src/not-docs.py")
     commit(hooked, "add", "src/not-docs.py")
     sha = commit(hooked, "commit", "--no-verify", "-qm", "sneak", actor=A)
-    found = codes(fresh_clone(hooked))
-    assert sha[:12] in found.get("TRAILER_UNRESOLVED", set())  # its session can never close cleanly
+    assert f"{sha[:12]} src/not-docs.py" in codes(fresh_clone(hooked))["CONTENT_UNGOVERNED"]
 
 
-def test_sec4_no_verify_out_of_scope_in_a_closed_session_is_flagged(hooked: Path) -> None:
+def test_sec4_out_of_scope_work_hidden_again_before_finish_is_flagged(hooked: Path) -> None:
     sessions.start(hooked, A, ticket_id="T2")
     write(hooked, "docs/guide.md")
     commit(hooked, "add", "docs/guide.md")
@@ -93,9 +97,10 @@ def test_sec4_no_verify_out_of_scope_in_a_closed_session_is_flagged(hooked: Path
     commit(hooked, "rm", "-q", "src/sneaky.py")
     commit(hooked, "commit", "--no-verify", "-qm", "hide it", actor=A)  # the worktree is clean again...
     refused = closeout.finish(hooked, A)
-    assert not refused.ok  # ...but finish still sees the commit since base
+    assert not refused.ok  # ...but finish still sees the commits since base
+    assert {v.path for v in refused.drift.violations} == {"src/sneaky.py"}
     found = codes(fresh_clone(hooked))
-    assert sneak[:12] in found.get("TRAILER_UNRESOLVED", set())
+    assert f"{sneak[:12]} src/sneaky.py" in found["CONTENT_UNGOVERNED"]
 
 
 def test_sec4_hooks_path_dev_null_and_commit_tree_are_flagged(hooked: Path) -> None:
@@ -103,11 +108,13 @@ def test_sec4_hooks_path_dev_null_and_commit_tree_are_flagged(hooked: Path) -> N
     write(hooked, "src/bypass.py")
     commit(hooked, "add", "src/bypass.py")
     bypass = commit(hooked, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "no hooks", actor=A)
+    write(hooked, "src/plumbing.py")
+    commit(hooked, "add", "src/plumbing.py")
     tree = git(hooked, "write-tree")
     plumbing = git(hooked, "commit-tree", tree, "-p", "HEAD", "-m", "plumbing")
     git(hooked, "update-ref", "HEAD", plumbing)
     found = codes(fresh_clone(hooked))
-    assert {bypass[:12], plumbing[:12]} <= found["COMMIT_UNSTAMPED"]
+    assert {f"{bypass[:12]} src/bypass.py", f"{plumbing[:12]} src/plumbing.py"} <= found["CONTENT_UNGOVERNED"]
 
 
 def test_sec4_copied_and_forged_trailers_are_flagged(hooked: Path) -> None:
@@ -124,18 +131,19 @@ def test_sec4_copied_and_forged_trailers_are_flagged(hooked: Path) -> None:
     forged = git(hooked, "commit-tree", tree, "-p", "HEAD", "-m", forged_message)
     git(hooked, "update-ref", "HEAD", forged)
     found = codes(fresh_clone(hooked))
-    assert {copied[:12], forged[:12]} <= found["TRAILER_FORGED"]
+    assert {f"{copied[:12]} src/copied.py", f"{forged[:12]} src/forged.py"} <= found["CONTENT_UNGOVERNED"]
 
 
 def test_agent_commit_without_a_session_is_flagged(governed: Path) -> None:
     write(governed, "x.txt")
     commit(governed, "add", "x.txt")
     sha = commit(governed, "commit", "-qm", "x", "--trailer", f"Exo-Actor: {A}")
-    assert sha[:12] in codes(governed)["COMMIT_UNGOVERNED"]
+    found = codes(governed)
+    assert sha[:12] in found["COMMIT_UNGOVERNED"] and f"{sha[:12]} x.txt" in found["CONTENT_UNGOVERNED"]
 
 
-def test_file_checks_and_fix(hooked: Path) -> None:
-    governed_work(hooked)
+def test_what_the_head_holds_is_checked_from_git_objects(hooked: Path) -> None:
+    sid = governed_work(hooked)
     lock = hooked / ".exo/governance.lock.json"
     doc = json.loads(lock.read_text())
     doc["rules"] = [r for r in doc["rules"] if r["id"] != "no-secrets"]  # loosen it, rehash it
@@ -143,49 +151,93 @@ def test_file_checks_and_fix(hooked: Path) -> None:
 
     doc["sha256"] = lock_digest(doc)
     lock.write_text(json.dumps(doc))
-    sid = json.loads(next((hooked / ".exo/sessions").glob("*.json")).read_text())["sid"]
     stream = hooked / f".exo/audit/{sid}.jsonl"
     stream.write_text(stream.read_text().replace(f'"actor":"{A}"', '"actor":"agent:two"', 1))
+    (hooked / ".exo/tickets/T2.yaml").write_text("id: T2\ntitle: [unclosed\n")
+    assert diagnose(hooked).ok  # the working tree is not what doctor judges...
+    commit(hooked, "add", "-A", ".exo")
+    commit(hooked, "commit", "-qm", "edit governance by hand")
+    found = codes(hooked)  # ...the head commit is
+    assert "GOVERNANCE_EDITED" in found and "TICKET_INVALID" in found
+    assert any(code.startswith("AUDIT_") for code in found) and "RECORD_REWRITTEN" in found
+
+
+def test_a_record_that_disagrees_with_its_stream_or_memento_is_caught(hooked: Path) -> None:
+    sid = governed_work(hooked)
+    memento = hooked / f".exo/mementos/{sid}.md"
+    memento.write_text(memento.read_text() + "\nan addition\n")
+    commit(hooked, "add", "-A", ".exo")
+    commit(hooked, "commit", "-qm", "touch up the memento")
+    found = codes(hooked)
+    assert f".exo/sessions/{sid}.json" in found["RECORD_REWRITTEN"]  # at the head
+    assert any(s.endswith(f".exo/mementos/{sid}.md") for s in found["RECORD_REWRITTEN"])  # and the commit
+
+
+def test_leftovers_and_torn_tails_of_this_clone_and_fix(hooked: Path) -> None:
+    governed_work(hooked)
+    sid = sessions.start(hooked, A, ticket_id="T2").session.sid
     (hooked / ".exo/tickets/.T1.yaml.exo-tmp-abc").write_text("half")
-    with (hooked / ".exo/audit/repo.jsonl").open("a") as fh:
+    with audit_path(hooked, sid).open("a") as fh:
         fh.write('{"torn')
     found = codes(hooked)
-    assert "GOVERNANCE_EDITED" in found
-    assert any(code.startswith("AUDIT_") for code in found)
     assert "LEFTOVER_TEMP" in found and "TORN_TAIL" in found
-    fixed = diagnose(hooked, fix=True, probe=False)
-    assert fixed.fixed == ["removed .exo/tickets/.T1.yaml.exo-tmp-abc"]
-    after = codes(hooked)
-    assert "LEFTOVER_TEMP" not in after and "TORN_TAIL" not in after
-    events = [json.loads(x)["event"] for x in (hooked / ".exo/audit/repo.jsonl").read_text().splitlines()]
-    # Recording the temp-file repair appended to the torn stream, which repaired its tail first.
-    assert events[-2:] == ["audit.repaired", "doctor.repaired"]
+    fixed = diagnose(hooked, fix=True)
+    assert fixed.fixed[0] == "removed .exo/tickets/.T1.yaml.exo-tmp-abc"
+    assert fixed.fixed[1].startswith("truncated a torn tail of 6 bytes")
+    assert diagnose(hooked).ok
+    events = [json.loads(x)["event"] for x in audit_path(hooked, "local").read_text().splitlines()]
+    assert events[-1] == "doctor.repaired"  # the repair is audited in this clone's own stream
+    assert append_audit(hooked, sid, "test.after", {}).seq == 2  # and the stream goes on
 
 
-def test_the_probe_fails_when_the_agent_hook_lets_writes_through(hooked: Path) -> None:
-    install.install(hooked, git_hooks=False, claude=True, cursor=False, exe=EXE)
-    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    ok = exo("doctor", "--json", cwd=hooked, env={"PATH": env_path})
-    assert "HOOK_PROBE_FAILED" not in ok.out
+def test_the_probe_feeds_exos_own_hook_and_never_runs_the_repositorys(
+    hooked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = hooked.parent / "ran"
     settings = hooked / ".claude/settings.json"
-    settings.write_text(
-        settings.read_text().replace("exo hook claude pre-tool-use", "exo hook claude pre-tool-use || true")
-    )
-    bad = exo("doctor", "--json", cwd=hooked, env={"PATH": env_path})
-    assert bad.code == 1 and "HOOK_PROBE_FAILED" in bad.out
+    settings.parent.mkdir()
+    hook = {"type": "command", "command": f"touch {marker}; exo hook claude pre-tool-use"}
+    settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write", "hooks": [hook]}]}}))
+    assert exo("doctor", "--probe", "--json", cwd=hooked).code == 0
+    assert exo("doctor", cwd=hooked).code == 0
+    assert not marker.exists()
+    monkeypatch.setattr(doctor, "PROBE", [sys.executable, "-c", "pass"])  # an exo whose hook lets writes through
+    assert "HOOK_PROBE_FAILED" in codes_with_probe(hooked)
 
 
-def test_bad_range_is_a_coded_error(governed: Path) -> None:
-    run = exo("doctor", "--range", "nope..HEAD", cwd=governed)
-    assert run.code == 2 and run.err.startswith("error[INVALID_ARGUMENT]")
+def codes_with_probe(root: Path) -> set[str]:
+    return {p.code for p in diagnose(root, probe=True).problems}
 
 
-def test_fix_truncates_a_torn_tail_and_records_it(governed: Path) -> None:
-    stream = governed / ".exo/audit/repo.jsonl"
-    with stream.open("a") as fh:
-        fh.write('{"half a rec')
-    report = diagnose(governed, fix=True, probe=False)
-    assert report.fixed == ["truncated a torn tail of 12 bytes in .exo/audit/repo.jsonl"]
-    last = json.loads(stream.read_text().splitlines()[-1])
-    assert last["event"] == "doctor.repaired" and last["data"]["torn_bytes"] == 12
-    assert diagnose(governed, probe=False).ok
+def test_a_format_1_record_keeps_verifying_by_its_trailers(hooked: Path) -> None:
+    """A session closed by an earlier version: a record without products, its commits judged by
+    their Exo-Audit trailers naming `commit.prepared` records for their exact trees."""
+    sid = sessions.start(hooked, A, ticket_id="T1").session.sid
+    write(hooked, "src/old.py")
+    commit(hooked, "add", "src/old.py")
+    work = commit(hooked, "commit", "-qm", "old work", actor=A)
+    assert closeout.finish(hooked, A, summary="old").ok
+    path = hooked / f".exo/sessions/{sid}.json"
+    record = json.loads(path.read_text())
+    for key in ("fence", "head_commit", "found", "products", "writes"):
+        del record[key]
+    record["version"] = 1
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    commit(hooked, "add", str(path))
+    commit(hooked, "-c", "core.hooksPath=/dev/null", "commit", "-q", "--amend", "--no-edit")  # as it was written
+    report = diagnose(fresh_clone(hooked))
+    assert report.ok, report.problems
+    assert report.legacy == [work[:12], git(hooked, "rev-parse", "--short=12", "HEAD")]
+    write(hooked, "docs/outside.md")  # a format-1 session's commit outside its fence is still caught
+    commit(hooked, "add", "docs/outside.md")
+    message = git(hooked, "log", "-1", "--format=%B", work)
+    sneak = commit(hooked, "-c", "core.hooksPath=/dev/null", "commit", "-qm", message)
+    assert f"{sneak[:12]} docs/outside.md" in codes(fresh_clone(hooked))["CONTENT_UNGOVERNED"]
+
+
+def test_no_commit_yet_is_nothing_to_verify(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    git(root, "init", "-q")
+    report = diagnose(root)
+    assert report.ok and report.head is None and report.commits == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import verify_audit
+from exo.kernel.fs import audit_path
 from exo.kernel.layout import CONSTITUTION
 from exo.stdlib import audit, closeout, sessions, tickets
 from exo.stdlib.closeout import FinishResult
@@ -213,10 +214,14 @@ def test_every_finish_verifies_from_its_committed_anchor(governed: Path) -> None
     sid = start(governed)
     result = closeout.finish(governed, AGENT)
     assert result.ok
-    stream = governed / f".exo/audit/{sid}.jsonl"
+    clone = governed.parent / "clone"  # no runtime copy of the stream there: only the committed files
+    git(governed, "clone", "-q", str(governed), str(clone))
+    stream = clone / f".exo/audit/{sid}.jsonl"
     stream.write_text("\n".join(stream.read_text().splitlines()[:-1]) + "\n")  # drop the seal
-    assert not audit.verify(governed, []).ok
-    assert verify_audit(governed).ok  # without the record's anchor the truncation would go unseen
+    assert not audit.verify(clone, []).ok
+    assert verify_audit(clone).ok  # without the record's anchor the truncation would go unseen
+    (governed / f".exo/audit/{sid}.jsonl").write_bytes(stream.read_bytes())
+    assert "copy_mismatch" in {p.kind for p in verify_audit(governed).problems}  # where exo sealed it
 
 
 def test_a_failed_closeout_commit_can_be_retried(governed: Path) -> None:
@@ -244,5 +249,5 @@ def test_no_git_identity_is_caught_before_anything_is_sealed(governed: Path, mon
     with pytest.raises(Exception) as caught:
         closeout.finish(governed, AGENT)
     assert getattr(caught.value, "code", None) == "IO_ERROR" and "identity" in str(caught.value)
-    events = [json.loads(x)["event"] for x in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
+    events = [json.loads(x)["event"] for x in audit_path(governed, sid).read_text().splitlines()]
     assert events == ["session.started"]

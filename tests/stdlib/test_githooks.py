@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from exo.kernel.fs import audit_path
 from exo.stdlib import closeout, install, sessions
 from tests.conftest import exo, git
 
@@ -53,10 +54,10 @@ def test_in_scope_commit_is_stamped_and_bound_to_its_tree(hooked: Path) -> None:
     stamp = trailers(hooked)
     assert stamp["Exo-Session"] == sid and stamp["Exo-Ticket"] == "T1" and stamp["Exo-Actor"] == A
     seq, digest = stamp["Exo-Audit"].split(":")
-    record = json.loads((hooked / f".exo/audit/{sid}.jsonl").read_text().splitlines()[int(seq) - 1])
+    record = json.loads(audit_path(hooked, sid).read_text().splitlines()[int(seq) - 1])
     assert record["h"] == digest and record["event"] == "commit.prepared"
     assert record["data"]["tree"] == git(hooked, "rev-parse", "HEAD^{tree}")
-    assert record["data"]["parents"] == [git(hooked, "rev-parse", "HEAD^")]
+    assert record["data"]["head"] == git(hooked, "rev-parse", "HEAD^")
     assert closeout.finish(hooked, A).ok  # the closeout commit passes its own hooks
 
 
@@ -155,7 +156,7 @@ def test_invalid_json_config_is_left_alone(governed: Path) -> None:
     assert run.code == 3 and run.err.startswith("error[IO_ERROR]") and settings.read_text() == "{not json"
 
 
-def test_amend_and_reused_messages_bind_the_right_parents(hooked: Path) -> None:
+def test_amend_and_reused_messages_bind_the_right_tree(hooked: Path) -> None:
     sid = sessions.start(hooked, A, ticket_id="T1").session.sid
     (hooked / "src").mkdir()
     (hooked / "src/a.py").write_text("x\n")
@@ -164,14 +165,91 @@ def test_amend_and_reused_messages_bind_the_right_parents(hooked: Path) -> None:
     first = git(hooked, "rev-parse", "HEAD")
     (hooked / "src/a.py").write_text("y\n")
     git(hooked, "add", "src/a.py")
-    assert commit(hooked, "--amend", "--no-edit", actor=A).returncode == 0
+    assert commit(hooked, "--amend", "-m", "first, amended", actor=A).returncode == 0
     (hooked / "src/b.py").write_text("z\n")
     git(hooked, "add", "src/b.py")
     assert commit(hooked, "-C", first, actor=A).returncode == 0  # reuse a message, not an amend
+    (hooked / "src/c.py").write_text("w\n")
+    git(hooked, "add", "src/c.py")
+    assert commit(hooked, "-C", "HEAD", actor=A).returncode == 0  # -C HEAD is a new commit too
 
-    lines = (hooked / f".exo/audit/{sid}.jsonl").read_text().splitlines()
-    for sha in (git(hooked, "rev-parse", "HEAD~1"), git(hooked, "rev-parse", "HEAD")):
-        seq = int(git(hooked, "log", "-1", "--format=%(trailers:key=Exo-Audit,valueonly)", sha).split(":")[0])
-        data = json.loads(lines[seq - 1])["data"]
+    lines = audit_path(hooked, sid).read_text().splitlines()
+    for sha in (
+        git(hooked, "rev-parse", "HEAD~2"),
+        git(hooked, "rev-parse", "HEAD~1"),
+        git(hooked, "rev-parse", "HEAD"),
+    ):
+        stamp = git(hooked, "log", "-1", "--format=%(trailers:key=Exo-Audit,valueonly)", sha)
+        data = json.loads(lines[int(stamp.split(":")[0]) - 1])["data"]
         assert data["tree"] == git(hooked, "rev-parse", f"{sha}^{{tree}}")
-        assert data["parents"] == git(hooked, "rev-parse", f"{sha}^@").split()
+
+
+def _message_of(root: Path, rev: str = "HEAD") -> str:
+    return git(root, "log", "-1", "--format=%B", rev)
+
+
+def test_a_merge_message_gets_its_trailers_after_a_blank_line(hooked: Path) -> None:
+    git(hooked, "checkout", "-q", "-b", "side")
+    (hooked / "side.txt").write_text("side\n")
+    git(hooked, "add", "side.txt")
+    assert commit(hooked, "-m", "side").returncode == 0
+    git(hooked, "checkout", "-q", "main")
+    (hooked / "main.txt").write_text("main\n")
+    git(hooked, "add", "main.txt")
+    assert commit(hooked, "-m", "main").returncode == 0
+    done = subprocess.run(["git", "merge", "--no-edit", "side"], cwd=hooked, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _message_of(hooked) == "Merge branch 'side'\n\nExo-Actor: human:test@example.com"
+    assert trailers(hooked) == {"Exo-Actor": "human:test@example.com"}
+
+
+def test_a_user_trailer_config_does_not_move_the_stamp(hooked: Path) -> None:
+    git(hooked, "config", "trailer.where", "start")
+    git(hooked, "config", "trailer.ifexists", "addIfDifferent")
+    (hooked / "n.txt").write_text("x\n")
+    git(hooked, "add", "n.txt")
+    assert commit(hooked, "-m", "subject", "-m", "Signed-off-by: someone", actor="human:me@example.com").returncode == 0
+    assert _message_of(hooked).splitlines()[-1] == "Exo-Actor: human:me@example.com"
+
+
+def test_the_pre_commit_framework_passes_source_in_its_variables(hooked: Path) -> None:
+    sid = sessions.start(hooked, A, ticket_id="T1").session.sid
+    (hooked / "src").mkdir()
+    (hooked / "src/a.py").write_text("x\n")
+    git(hooked, "add", "src/a.py")
+    message = hooked / ".git/COMMIT_EDITMSG"
+    message.write_text("framework commit\n")
+    env = {
+        **os.environ,
+        "EXO_ACTOR": A,
+        "PRE_COMMIT_COMMIT_MSG_SOURCE": "commit",
+        "PRE_COMMIT_COMMIT_OBJECT_NAME": "HEAD",
+    }
+    done = subprocess.run([*EXE.split(), "hook", "git", "prepare-commit-msg", str(message)], cwd=hooked, env=env)
+    assert done.returncode == 0
+    data = json.loads(audit_path(hooked, sid).read_text().splitlines()[-1])["data"]
+    assert data["source"] == "commit" and data["tree"] == git(hooked, "write-tree")
+    assert f"Exo-Session: {sid}" in message.read_text()
+
+
+def test_a_human_rebase_keeps_the_agents_stamp_and_a_cherry_pick_is_stamped_anew(hooked: Path) -> None:
+    sid = sessions.start(hooked, A, ticket_id="T1").session.sid
+    git(hooked, "checkout", "-q", "-b", "work")
+    (hooked / "src").mkdir()
+    (hooked / "src/a.py").write_text("x\n")
+    git(hooked, "add", "src/a.py")
+    assert commit(hooked, "-m", "agent work", actor=A).returncode == 0
+    assert closeout.finish(hooked, A, summary="done").ok
+    git(hooked, "checkout", "-q", "main")
+    (hooked / "main.txt").write_text("main moved on\n")
+    git(hooked, "add", "main.txt")
+    assert commit(hooked, "-m", "human work").returncode == 0
+    rebased = subprocess.run(["git", "rebase", "-q", "main", "work"], cwd=hooked, capture_output=True, text=True)
+    assert rebased.returncode == 0, rebased.stderr
+    assert trailers(hooked)["Exo-Session"] == sid  # the closeout, replayed, still says whose it is
+    assert trailers(hooked)["Exo-Actor"] == A
+    assert git(hooked, "log", "-1", "--format=%(trailers:key=Exo-Actor,valueonly)", "HEAD~1") == A
+    git(hooked, "checkout", "-q", "-b", "release", "main~1")
+    picked = subprocess.run(["git", "cherry-pick", "work~1"], cwd=hooked, capture_output=True, text=True)
+    assert picked.returncode == 0, picked.stderr
+    assert trailers(hooked) == {"Exo-Actor": "human:test@example.com"}  # the picker's commit now

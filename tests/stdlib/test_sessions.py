@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import ExoError
-from exo.stdlib import closeout, dispatch, freeze, governance, sessions, tickets
+from exo.kernel.fs import audit_path
+from exo.stdlib import closeout, dispatch, freeze, governance, records, sessions, tickets
 from tests.conftest import exo, git, snapshot
 
 A, B = "agent:one", "agent:two"
@@ -29,7 +30,13 @@ def worktree(root: Path, name: str) -> Path:
 
 
 def audit_events(root: Path, stream: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (root / f".exo/audit/{stream}.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in audit_path(root, stream).read_text().splitlines()]
+
+
+def repo_events(root: Path) -> list[str]:
+    """Repository events, oldest first: one sealed stream each."""
+    streams = sorted((root / ".exo/audit").glob("ev-*.jsonl"))
+    return [json.loads(path.read_text().splitlines()[0])["event"] for path in streams]
 
 
 def test_two_worktrees_share_leases_and_recover_after_expiry(governed: Path) -> None:
@@ -41,11 +48,13 @@ def test_two_worktrees_share_leases_and_recover_after_expiry(governed: Path) -> 
     taken = sessions.start(second, B, ticket_id="T1", now=later)
     assert taken.abandoned == [first.sid]
     assert taken.session.epoch == first.epoch + 1
-    takeover = audit_events(second, "repo")[-1]
+    takeover = audit_events(second, "local")[-1]
     assert takeover["event"] == "lock.takeover"
     assert takeover["data"]["previous_holder"] == A and takeover["data"]["holder"] == B  # type: ignore[index]
     dead = [e["event"] for e in audit_events(governed, first.sid)]
     assert dead == ["session.started", "session.abandoned", "audit.sealed"]
+    record = records.load(second, first.sid)  # its record is written where it was taken over
+    assert record is not None and record.outcome == "abandoned" and record.audit.seq == 3
     assert code(lambda: sessions.heartbeat(governed, A, now=later)) == "SESSION_NOT_FOUND"
     assert [s.sid for s in sessions.status(governed, now=later).sessions] == [taken.session.sid]
 
@@ -182,7 +191,7 @@ def test_freeze_stops_sessions_and_every_fence_check(governed: Path) -> None:
     assert exo("status", cwd=governed).out.startswith("FROZEN: runaway agent")
     assert code(lambda: freeze.unfreeze(governed, A)) == "NOT_ALLOWED"
     assert not freeze.unfreeze(governed, HUMAN).frozen
-    assert [e["event"] for e in audit_events(governed, "repo")][-2:] == ["repo.frozen", "repo.unfrozen"]
+    assert repo_events(governed)[-2:] == ["repo.frozen", "repo.unfrozen"]
     assert sessions.start(governed, B, ticket_id="T1").session.ticket_id == "T1"
 
 
