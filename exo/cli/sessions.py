@@ -53,7 +53,15 @@ def session_start(
 
     def render(r: StartResult) -> str:
         for sid in r.abandoned:
-            typer.echo(f"recovered dead session {sid} (sealed as abandoned)", err=True)
+            typer.echo(
+                f"recovered dead session {sid} (sealed as abandoned; its record goes in this closeout)", err=True
+            )
+        if r.found:
+            typer.echo(
+                f"note: {len(r.found)} path(s) were already changed before this session started; they are not"
+                " its work unless it changes them (`exo status` and the prompt list them)",
+                err=True,
+            )
         return r.bootstrap.rstrip("\n")
 
     run(json_, lambda: sessions.start(ctx.root, ctx.actor, ticket_id=ticket_id, task=task), render)

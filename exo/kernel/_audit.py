@@ -251,7 +251,7 @@ def _tail(fd: int, path: Path, stream: str) -> tuple[dict[str, Any] | None, byte
             and isinstance(record["seq"], int)
             and record["h"] == _hash_of(record)
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         ok = False
     if not ok:
         raise AuditError(
@@ -347,8 +347,8 @@ def _verify_stream(path: Path, stream: str, problems: list[AuditProblem], hashes
         seq = len(hashes) + 1
         try:
             record = json.loads(line, parse_float=reject_float)
-        except (ValueError, UnicodeDecodeError) as exc:
-            problem("bad_json", number, None, f"not a JSON record: {exc}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            problem("bad_json", number, None, f"not a JSON record: {str(exc)[:200]}")
             hashes.append("")
             continue
         if not isinstance(record, dict) or set(record) != FIELDS or not _typed(record):

@@ -31,6 +31,7 @@ from .layout import CONSTITUTION, LOCK
 
 MAX_SOURCE_BYTES = 1 << 20
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
+_NESTED_POLICY = re.compile(r"(`{3,}|~{3,})\s*yaml\s+exo-policy\b")
 LATER_TYPES = ("approval", "actor_tier", "error_budget")
 
 
@@ -186,7 +187,20 @@ def _fail(problems: list[str]) -> Any:
 
 
 def _blocks(text: str, problems: list[str]) -> Iterator[_Block]:
+    """The top-level ```` ```yaml exo-policy ```` blocks. One found anywhere else (in a list item, a
+    blockquote, an indented or another fenced block) is a problem: it would otherwise be skipped."""
     lines = text.splitlines()
+    read: set[int] = set()  # lines of top-level policy blocks, their fences included
+    yield from _top_level(lines, problems, read)
+    for number, line in enumerate(lines, start=1):
+        if number not in read and _NESTED_POLICY.search(line):
+            problems.append(
+                f"line {number}: an exo-policy block inside a list item, a blockquote or another block is "
+                "not read; move it to the top level (no indentation, no '>')"
+            )
+
+
+def _top_level(lines: list[str], problems: list[str], read: set[int]) -> Iterator[_Block]:
     i = 0
     while i < len(lines):
         opened = _FENCE_OPEN.match(lines[i])
@@ -204,6 +218,7 @@ def _blocks(text: str, problems: list[str]) -> Iterator[_Block]:
         i += 1
         words = info.split()
         if words == ["yaml", "exo-policy"]:
+            read.update(range(start, i + 1))
             yield _Block(start + 1, body)
         elif re.search(r"exo.?pol", info, re.IGNORECASE):
             problems.append(

@@ -84,6 +84,7 @@ def render(
         f"- Lease: epoch {session.lease.epoch}, expires {session.lease.expires_at.isoformat(timespec='seconds')};"
         " renew it with `exo session-heartbeat` well before then.",
         "- Writes outside the fence are blocked by hooks where installed and always refused at finish.",
+        *_found(sorted(session.found)),
         "",
         "## Constitution",
         "",
@@ -123,6 +124,26 @@ def render(
     if learnings:
         optional.append(["", "## Learnings from earlier sessions", "", *learnings[-10:]])
     return _bounded(head, optional, finish, max_chars)
+
+
+FOUND_SHOWN = 20
+
+
+def _found(paths: list[str]) -> list[str]:
+    """What was already uncommitted when the session started: not the agent's, unless it changes it."""
+    if not paths:
+        return []
+    more = f" (and {len(paths) - FOUND_SHOWN} more)" if len(paths) > FOUND_SHOWN else ""
+    return [
+        "",
+        "## Already changed before you started",
+        "",
+        f"{len(paths)} path(s) already differed from HEAD when this session started{more}. They are not",
+        "your work and do not count against your fence unless you change or commit them: leave them",
+        "alone (a human commits or stashes them outside the session).",
+        "",
+        *[f"- {path}" for path in paths[:FOUND_SHOWN]],
+    ]
 
 
 def _sibling(s: Sibling) -> str:

@@ -102,7 +102,14 @@ class _Problems:
         self.items: list[Problem] = []
 
     def __call__(self, code: str, subject: str, message: str, fix_key: str | None = None) -> None:
-        self.items.append(Problem(code=code, subject=subject, message=message, fix=FIX[fix_key or code]))
+        self.items.append(
+            Problem(code=code, subject=_shown(subject), message=_shown(message), fix=FIX[fix_key or code])
+        )
+
+
+def _shown(text: str) -> str:
+    """Text for the report: a name git gave us that is not UTF-8 is shown with backslash escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -238,7 +245,7 @@ def _tally(commit: Commit, finding: Finding, problem: _Problems, report: DoctorR
     elif finding.how == "rewritten":
         problem("RECORD_REWRITTEN", where, finding.detail)
     elif finding.how == "accepted":
-        report.accepted.append(f"{where}: {finding.detail}")
+        report.accepted.append(_shown(f"{where}: {finding.detail}"))
     elif finding.how == "legacy" and commit.short not in report.legacy:
         report.legacy.append(commit.short)
 

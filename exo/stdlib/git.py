@@ -15,13 +15,17 @@ if TYPE_CHECKING:  # pathlib costs the git hooks ~4 ms; only toplevel and commit
 _REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY")
 
 
-def run(
-    cwd: Path | str, *args: str, check: bool = True, isolated: bool = False, env: dict[str, str] | None = None
-) -> str:
-    """Run `git args` in `cwd` and return stdout (trailing newline stripped).
+# Settings that make git run a program where exo only reads: exo's own git calls never run them.
+_INERT = ("-c", "core.fsmonitor=false")
+
+
+def attempt(
+    cwd: Path | str, *args: str, data: bytes = b"", isolated: bool = False, env: dict[str, str] | None = None
+) -> tuple[int, bytes, bytes]:
+    """Run `git args` with `data` on stdin: (exit status, stdout, stderr). The one place exo starts git.
 
     `isolated` drops the repository variables a surrounding git hook exported. Raises
-    StateError(IO_ERROR) when git is missing or, with `check`, exits non-zero.
+    StateError(IO_ERROR) only when git cannot be started.
     """
     full_env = None
     if isolated or env:
@@ -29,34 +33,33 @@ def run(
         full_env.update(env or {})
     try:
         done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            encoding="utf-8",
-            errors="surrogateescape",
+            ["git", *_INERT, *args], cwd=cwd, env=full_env, input=data, capture_output=True, check=False
         )
     except OSError as exc:
         raise StateError(f"cannot run git: {exc.strerror}", code="IO_ERROR", hint="install git") from exc
-    if check and done.returncode != 0:
-        raise StateError(f"git {' '.join(args)} failed: {done.stderr.strip()}", code="IO_ERROR")
-    return done.stdout.rstrip("\n")
+    return done.returncode, done.stdout, done.stderr
 
 
 def run_bytes(cwd: Path | str, *args: str, data: bytes = b"", check: bool = True) -> bytes:
     """Run `git args` with `data` on stdin and return stdout as bytes (for batch commands whose
-    output holds file contents). Raises StateError(IO_ERROR) like `run`."""
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, check=False)
-    except OSError as exc:
-        raise StateError(f"cannot run git: {exc.strerror}", code="IO_ERROR", hint="install git") from exc
-    if check and done.returncode != 0:
-        stderr = done.stderr.decode(errors="replace").strip()
-        raise StateError(f"git {' '.join(args)} failed: {stderr}", code="IO_ERROR")
-    return done.stdout
+    output holds file contents). Raises StateError(IO_ERROR) when git fails and `check` is set."""
+    code, out, err = attempt(cwd, *args, data=data)
+    if check and code != 0:
+        raise StateError(f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}", code="IO_ERROR")
+    return out
+
+
+def run(
+    cwd: Path | str, *args: str, check: bool = True, isolated: bool = False, env: dict[str, str] | None = None
+) -> str:
+    """Run `git args` in `cwd` and return stdout as text (trailing newline stripped).
+
+    Raises StateError(IO_ERROR) when git is missing or, with `check`, exits non-zero.
+    """
+    code, out, err = attempt(cwd, *args, isolated=isolated, env=env)
+    if check and code != 0:
+        raise StateError(f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}", code="IO_ERROR")
+    return out.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
 def blobs(cwd: Path | str, oids: list[str]) -> dict[str, bytes]:

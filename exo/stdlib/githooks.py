@@ -39,7 +39,7 @@ def exempt_commit(trailers: dict[str, str], policy: dict[str, object]) -> bool:
     """Whether a commit is stamped by an actor the commit policy lets commit without a session
     (by default a human), outside any session: its content is that actor's change."""
     actor = trailers.get("Exo-Actor")
-    if actor is None or "Exo-Session" in trailers:
+    if actor is None or "Exo-Session" in trailers or not ids.ACTOR_RE.fullmatch(actor):
         return False
     return not policy.get("require_session", True) or exempt(actor, policy.get("exempt_actors", []))
 

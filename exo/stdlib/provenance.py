@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import posixpath
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -295,7 +294,7 @@ class Judge:
             for name, entry in (("ours", ours), ("base", base), ("theirs", theirs)):
                 (Path(tmp) / name).write_bytes(self._content(entry))
                 names.append(os.path.join(tmp, name))
-            done = subprocess.run(["git", "merge-file", "-p", "-q", *names], cwd=tmp, capture_output=True, check=False)
-        if done.returncode != 0:
+            code, merged, _ = git.attempt(tmp, "merge-file", "-p", "-q", *names)
+        if code != 0:
             return None
-        return (ours[0], history.blob_id(done.stdout, len(ours[1])))
+        return (ours[0], history.blob_id(merged, len(ours[1])))

@@ -140,6 +140,9 @@ def memento(record: SessionRecord) -> str:
     ]
     if record.accepted_drift:
         lines += ["", f"Drift accepted by a human: {record.accepted_drift}"]
+    if record.found:
+        lines += ["", f"## Already changed when it started ({len(record.found)}, not its work)", ""]
+        lines += [f"- {path}" for path in record.found]
     lines += ["", "## Checks", ""]
     lines += [f"- {'passed' if c.passed else 'FAILED'}: `{c.command}`" for c in record.checks] or ["- none"]
     if record.handoff:

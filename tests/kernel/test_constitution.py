@@ -227,6 +227,19 @@ BAD = {
         "# Rules\n```yaml exo_policy\nid: r1\ntype: filesystem_deny\npatterns: [x]\n```\n",
         ["line 2", "looks like a policy block"],
     ),
+    "in-a-list-item": (
+        "# Rules\n- ```yaml exo-policy\n  id: r1\n  type: budget\n  max_files: 1\n  ```\n",
+        ["line 2", "inside a list item"],
+    ),
+    "in-a-blockquote": (
+        "# Rules\n> ```yaml exo-policy\n> id: r1\n> type: budget\n> max_files: 1\n> ```\n",
+        ["line 2", "move it to the top level"],
+    ),
+    "indented-four": ("# Rules\n\n    ```yaml exo-policy\n    id: r1\n    ```\n", ["line 3", "inside"]),
+    "inside-another-block": (
+        "# Rules\n````markdown\n```yaml exo-policy\nid: r1\ntype: budget\nmax_files: 1\n```\n````\n",
+        ["line 3", "inside"],
+    ),
     "binary-junk": (b"\x89PNG\r\n\x1a\n\xff\xfe\xfd", ["not UTF-8"]),
     "nul-bytes": ("# Rules\x00\n", ["NUL"]),
     "huge": ("#" * (1 << 20) + "\n", ["larger than"]),
@@ -255,6 +268,11 @@ def test_all_problems_are_reported_at_once(git_repo: Path) -> None:
         compile_constitution(git_repo)
     assert "2 problems" in caught.value.message
     assert "rule r1" in caught.value.message and "rule r2" in caught.value.message
+
+
+def test_a_block_indented_under_a_list_item_by_up_to_three_spaces_is_read(git_repo: Path) -> None:
+    write(git_repo, "# Rules\n- budget:\n\n  ```yaml exo-policy\n  id: r1\n  type: budget\n  max_files: 1\n  ```\n")
+    assert [rule["id"] for rule in compile_constitution(git_repo).rules] == ["r1"]
 
 
 def test_blocks_that_are_not_policy_are_ignored(git_repo: Path) -> None:

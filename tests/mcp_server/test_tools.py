@@ -82,6 +82,18 @@ async def test_the_whole_lifecycle(governed: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_ticket_created_outside_a_session_never_wedges_one(governed: Path) -> None:
+    ok(await call(governed, "ticket_create", {"title": "Later", "scope": ["lib/**"], "ticket_id": "T9"}))
+    ok(await call(governed, "session_start", {"ticket_id": "T1"}))
+    (governed / "src").mkdir()
+    (governed / "src/a.py").write_text("x\n")
+    finished = ok(await call(governed, "session_finish", {"summary": "done"}))
+    assert finished["ok"] and finished["drift"]["preexisting"] == [".exo/tickets/T9.yaml"]
+    ok(await call(governed, "session_start", {"ticket_id": "T2"}, actor="agent:two"))
+    assert ok(await call(governed, "session_finish", {"summary": "nothing"}, actor="agent:two"))["ok"]
+
+
+@pytest.mark.anyio
 async def test_structured_output_equals_the_cli_json(governed: Path) -> None:
     for tool, args, argv in (
         ("ticket_show", {"ticket_id": "T1"}, ["ticket", "show", "T1"]),

@@ -107,6 +107,35 @@ def test_tickets_created_through_exo_during_a_session_are_not_drift(governed: Pa
     assert ".exo/tickets/T3.yaml" in git(governed, "show", "--name-only", "--format=", "HEAD").splitlines()
 
 
+def test_uncommitted_work_found_at_start_is_not_the_sessions_drift(governed: Path) -> None:
+    (governed / "docs").mkdir()
+    (governed / "docs/draft.md").write_text("a human's draft, not committed\n")
+    (governed / "README.md").write_text("edited, not committed\n")
+    run = exo("ticket", "create", "Later", "--scope", "lib/**", "--id", "T9", cwd=governed)  # outside any session
+    assert run.code == 0, run.err
+    started = sessions.start(governed, A, ticket_id="T1")
+    assert started.found == [".exo/tickets/T9.yaml", "README.md", "docs/draft.md"]
+    assert "## Already changed before you started" in started.bootstrap and "- docs/draft.md" in started.bootstrap
+    (governed / "src").mkdir()
+    (governed / "src/app.py").write_text("print('hi')\n")
+    result = closeout.finish(governed, A)
+    assert result.ok, result.drift.violations
+    assert result.drift.files == ["src/app.py"] and result.drift.preexisting == started.found
+    record = records.load(governed, started.session.sid)
+    assert record is not None and record.found == started.found
+    assert [p.path for p in record.products or []] == ["src/app.py"]
+    assert git(governed, "status", "--porcelain", "--", "docs", "README.md", ".exo/tickets").splitlines() == [
+        "M README.md",  # (git status's leading blank is stripped)
+        "?? .exo/tickets/T9.yaml",
+        "?? docs/",
+    ]  # left as they were, uncommitted
+    again = sessions.start(governed, B, ticket_id="T2")  # and the next session is not wedged by them
+    (governed / "docs/draft.md").write_text("the agent takes the draft over\n")
+    result = closeout.finish(governed, B)
+    assert result.ok and result.drift.files == ["docs/draft.md"], result.drift
+    assert ".exo/tickets/T9.yaml" in again.found
+
+
 def test_a_ticket_file_edited_after_exo_wrote_it_is_drift_again(governed: Path) -> None:
     sessions.start(governed, A, ticket_id="T1")
     tickets.create(governed, A, title="Follow-up", scope=["src/**"], ticket_id="T3")

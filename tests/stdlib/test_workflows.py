@@ -528,6 +528,38 @@ def test_a_branch_from_before_exo_was_installed(team: Team) -> None:
     green(team, "ancient", lambda: forge_merge(team, "ancient"))
 
 
+def test_two_branches_that_compiled_governance_and_froze_merge_without_losing_an_event(team: Team) -> None:
+    from exo.stdlib import freeze, governance
+
+    before = team.tip()
+    events: set[str] = set()
+    for branch, pattern in (("rules-a", "*.secret"), ("rules-b", "*.dump")):
+        git(team.main, "checkout", "-q", "-b", branch, "main")
+        constitution = team.main / ".exo/CONSTITUTION.md"
+        top = "" if branch == "rules-a" else "\n"
+        block = f'{top}```yaml exo-policy\nid: {branch}\ntype: filesystem_deny\npatterns: ["{pattern}"]\n```\n\n'
+
+        text = constitution.read_text()
+        constitution.write_text(block + text if branch == "rules-a" else text + block)
+        governance.build(team.main)
+        freeze.freeze(team.main, HUMAN, f"checking {branch}")
+        freeze.unfreeze(team.main, HUMAN)
+        commit(team.main, f"{branch}: a rule, a drill", ".exo")
+        events |= {p.name for p in (team.main / ".exo/audit").glob("ev-*.jsonl")}
+    git(team.main, "checkout", "-q", "main")
+    git(team.main, "merge", "-q", "--no-edit", "rules-a")
+    merged = subprocess.run(["git", "merge", "--no-edit", "rules-b"], cwd=team.main, capture_output=True, text=True)
+    conflicts = git(team.main, "diff", "--name-only", "--diff-filter=U").split()
+    assert conflicts == [".exo/governance.lock.json"] and merged.returncode != 0  # the lock alone: it is compiled
+    governance.build(team.main)  # resolve it the one right way: compile the merged constitution
+    git(team.main, "add", ".exo")
+    git(team.main, "commit", "-q", "--no-edit")
+    assert {p.name for p in (team.main / ".exo/audit").glob("ev-*.jsonl")} >= events  # every event kept
+    assert len(events) == 1 + 2 * 3  # adoption's compile; each branch: compile, freeze, unfreeze
+    git(team.main, "push", "-q", "origin", "main")
+    assert push(team, before) == (0, set())
+
+
 # --- smuggled
 
 
