@@ -147,9 +147,7 @@ def main() -> None:
         started = time.perf_counter()
         history(root, args.sessions)
         built = time.perf_counter() - started
-        floor = statistics.median(
-            timed_plain([sys.executable, "-c", "pass"], base) for _ in range(10)
-        )
+        floor = statistics.median(timed_plain([sys.executable, "-c", "pass"], base) for _ in range(10))
         commits = 5 * args.sessions
         full, report = timed([EXO, "doctor", "--json"], root, args.runs)
         assert report["commits"] == commits, report["commits"]
