@@ -42,7 +42,7 @@ from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, LOCAL_STREAM, LO
 from . import git, history, records, tickets
 from .config import CONFIG, load_config
 from .history import Commit
-from .provenance import Finding, Judge
+from .provenance import WRITE_ONCE, Finding, Judge
 
 FIX = {
     "GOVERNANCE": "run `exo build-governance` and commit .exo/governance.lock.json with the constitution",
@@ -87,8 +87,10 @@ class DoctorReport(BaseModel):
     head: str | None = Field(description="The commit whose records were used (the range's head).")
     commits: int = Field(description="Commits judged (those made after exo was committed).")
     skipped: int = Field(description="Commits in the range from before exo was committed (nothing to judge).")
-    records: int = Field(description="Session records at the head.")
-    streams: int = Field(description="Audit streams verified at the head.")
+    records: int = Field(
+        description="Session records checked at the head (with a BASE, those the range adds or relies on)."
+    )
+    streams: int = Field(description="Audit streams verified at the head (with a BASE, those the range touches).")
     anchors: int = Field(description="Anchors checked (the records' sealed heads).")
     accounted: dict[str, int] = Field(description="Changed paths by how they are accounted for.")
     accepted: list[str] = Field(description="Paths outside a fence whose drift a human accepted.")
@@ -206,7 +208,10 @@ def _ancestor(root: Path, base: str, head: str) -> bool:
 def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: DoctorReport) -> None:
     assert span.head is not None
     exo = history.tree(root, span.head, EXO_DIR)
-    contents = git.blobs(root, [oid for _mode, oid in exo.values()])
+    listed = history.commits(root, span.revs) if span.revs else []
+    contents = git.blobs(root, [oid for path, (_mode, oid) in exo.items() if _record(path)])
+    wanted = _wanted(exo, listed, contents) if len(span.revs) > 1 else set(exo)
+    contents.update(git.blobs(root, [oid for path, (_mode, oid) in exo.items() if path in wanted]))
 
     def blob(path: str) -> bytes | None:
         return contents.get(exo[path][1]) if path in exo else None
@@ -215,12 +220,11 @@ def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: Doct
     # A head without .exo/ at all is a branch exo never reached (removing it is a commit judged below).
     head_gov = governance.check_head(blob(CONSTITUTION), blob(LOCK), problem) if exo else None
     _config(tmp / "config", blob(CONFIG), problem)
-    _tickets(exo, blob, problem)
-    found = _records(exo, blob, problem)
-    streams = {p.removeprefix(f"{AUDIT_DIR}/").removesuffix(".jsonl"): blob(p) or b"" for p in exo if _stream(p)}
+    _tickets([p for p in exo if p in wanted], blob, problem)
+    found = _records([p for p in exo if p in wanted], blob, problem)
+    streams = {records.sid_of(p): blob(p) or b"" for p in exo if _stream(p) and p in wanted}
     _audit(tmp / "audit", streams, found, problem, report)
     report.records = len(found)
-    listed = history.commits(root, span.revs) if span.revs else []
     governed = _governed(root, listed)
     judge = Judge(root, found, streams, governance.of(governed, head_gov))
     for commit in listed:
@@ -231,6 +235,34 @@ def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: Doct
         _policy(commit, judge, problem)
         for finding in judge.judge(commit):
             _tally(commit, finding, problem, report)
+
+
+def _wanted(exo: dict[str, history.Entry], listed: list[Commit], contents: dict[str, bytes]) -> set[str]:
+    """The `.exo/` files at the head that a range's verdict rests on: those its commits touch, and
+    every file of the sessions they name or whose products or writes are paths they change. The
+    rest was checked when the commits that added it were (each is write-once or checked at its own
+    range's head), so a range costs what it brings, not what the repository has accumulated."""
+    touched = {path for commit in listed for path in commit.touched()}
+    sids = {commit.trailers.get("Exo-Session", "") for commit in listed}
+    sids |= {records.sid_of(path) for path in touched if path.startswith(WRITE_ONCE)}
+    for path, (_mode, oid) in exo.items():
+        if _record(path) and records.sid_of(path) not in sids and touched & _listed_paths(contents.get(oid, b"")):
+            sids.add(records.sid_of(path))
+    own = {path for sid in sids if sid for path in records.own_paths(sid)}
+    return {path for path in exo if path in touched or path in own} | {CONSTITUTION, LOCK, CONFIG}
+
+
+def _listed_paths(raw: bytes) -> set[str]:
+    """The paths a session record lists as products or writes (nothing, for what does not parse)."""
+    try:
+        data = json.loads(raw)
+        return {item["path"] for key in ("products", "writes") for item in data.get(key) or []}
+    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        return set()
+
+
+def _record(path: str) -> bool:
+    return path.startswith(f"{records.SESSIONS}/") and path.endswith(".json")
 
 
 def _stream(path: str) -> bool:
@@ -344,8 +376,8 @@ def _config(place: Path, raw: bytes | None, problem: _Problems) -> None:
         problem("CONFIG_INVALID", CONFIG, exc.message)
 
 
-def _tickets(exo: dict[str, history.Entry], blob: Callable[[str], bytes | None], problem: _Problems) -> None:
-    for path in sorted(p for p in exo if p.startswith(f"{tickets.TICKETS}/") and p.endswith(".yaml")):
+def _tickets(paths: list[str], blob: Callable[[str], bytes | None], problem: _Problems) -> None:
+    for path in sorted(p for p in paths if p.startswith(f"{tickets.TICKETS}/") and p.endswith(".yaml")):
         try:
             ticket = tickets.parse(blob(path) or b"", path)
         except ExoError as exc:
@@ -356,12 +388,12 @@ def _tickets(exo: dict[str, history.Entry], blob: Callable[[str], bytes | None],
 
 
 def _records(
-    exo: dict[str, history.Entry], blob: Callable[[str], bytes | None], problem: _Problems
+    paths: list[str], blob: Callable[[str], bytes | None], problem: _Problems
 ) -> dict[str, records.SessionRecord]:
     """Every session record at the head that is what it says: valid, named after its session, with
     its memento, and (format 2) agreeing with its pinned fence and its audit stream's start."""
     found = {}
-    for path in sorted(p for p in exo if p.startswith(f"{records.SESSIONS}/") and p.endswith(".json")):
+    for path in sorted(filter(_record, paths)):
         try:
             record = records.parse(blob(path) or b"")
         except ValueError as exc:

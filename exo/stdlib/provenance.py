@@ -36,7 +36,7 @@ from . import git, history
 from .config import CONFIG
 from .githooks import commit_policy, exempt_commit
 from .history import Commit, Entry
-from .records import MEMENTOS, SESSIONS, SessionRecord, own_paths
+from .records import MEMENTOS, SESSIONS, SessionRecord, own_paths, sid_of
 
 How = Literal["session", "merged", "rebased", "exempt", "broker", "legacy", "accepted", "ungoverned", "rewritten"]
 WRITE_ONCE = (f"{SESSIONS}/", f"{MEMENTOS}/", f"{AUDIT_DIR}/")
@@ -115,7 +115,7 @@ class Judge:
     def _added(self, commit: Commit, path: str, closeout_v1: SessionRecord | None) -> Finding | None:
         """A new record, memento or stream must belong to a session record at the head (whose
         consistency doctor checks there), be one exo wrote for a session, or be an exempt actor's."""
-        sid = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        sid = sid_of(path)
         if sid in self.records and path in own_paths(sid):
             return None
         return self._exo(commit, path, commit.entry(path), closeout_v1)

@@ -73,6 +73,11 @@ def own_paths(sid: str) -> list[str]:
     return [f"{SESSIONS}/{sid}.json", f"{MEMENTOS}/{sid}.md", f"{AUDIT_DIR}/{sid}.jsonl"]
 
 
+def sid_of(path: str) -> str:
+    """The session id a record's, memento's or stream's path names (its file name, less the extension)."""
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
 def write(root: Path, record: SessionRecord) -> list[str]:
     """Write the session record and memento; return their repo-relative paths."""
     record_path = f"{SESSIONS}/{record.sid}.json"

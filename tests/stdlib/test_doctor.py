@@ -241,3 +241,44 @@ def test_no_commit_yet_is_nothing_to_verify(tmp_path: Path) -> None:
     git(root, "init", "-q")
     report = diagnose(root)
     assert report.ok and report.head is None and report.commits == 0
+
+
+def test_a_range_checks_the_records_it_adds_and_those_it_relies_on(hooked: Path) -> None:
+    """With a BASE, doctor checks the `.exo/` files the range touches and every record whose
+    products account for a path the range changes — a broken record added before the range cannot
+    vouch for content inside it — and leaves the rest to the ranges that added them."""
+    sid = governed_work(hooked)
+    record = json.loads((hooked / f".exo/sessions/{sid}.json").read_text())
+    fake = sid[:-4] + "beef"
+    write(hooked, "evil.txt", "evil = True\n")
+    evil = git(hooked, "hash-object", "evil.txt")
+    (hooked / "evil.txt").unlink()
+    record["sid"] = fake
+    record["products"] = [
+        {"path": "src/evil.py", "versions": [{"mode": None, "blob": None}, {"mode": "100644", "blob": evil}]}
+    ]
+    write(hooked, f".exo/sessions/{fake}.json", json.dumps(record, indent=2) + "\n")
+    write(hooked, f".exo/mementos/{fake}.md", (hooked / f".exo/mementos/{sid}.md").read_text())  # not its memento
+    commit(hooked, "add", "-A", ".exo")
+    base = commit(hooked, "commit", "-qm", "a record by hand")  # a human may add files to .exo/
+    assert f".exo/sessions/{fake}.json" in codes(hooked)["RECORD_REWRITTEN"]  # the whole history checks it
+    write(hooked, "LATER.md")
+    commit(hooked, "add", "LATER.md")
+    commit(hooked, "commit", "-qm", "later")
+    report = diagnose(hooked, commit_range=f"{base}..HEAD")
+    assert report.ok and report.records == 0, report.problems  # the range neither adds nor relies on it
+    write(hooked, "src/evil.py", "evil = True\n")
+    commit(hooked, "add", "src/evil.py")
+    sneak = commit(hooked, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "evil")  # no trailer names it
+    found = codes(hooked, f"{base}..HEAD")
+    assert f".exo/sessions/{fake}.json" in found["RECORD_REWRITTEN"]  # its memento does not match it
+    assert f"{sneak[:12]} src/evil.py" in found["CONTENT_UNGOVERNED"]
+
+
+def test_a_range_checks_the_tickets_and_streams_it_touches(hooked: Path) -> None:
+    governed_work(hooked)
+    base = git(hooked, "rev-parse", "HEAD")
+    (hooked / ".exo/tickets/T2.yaml").write_text("id: T2\ntitle: [unclosed\n")
+    commit(hooked, "add", "-A", ".exo")
+    commit(hooked, "commit", "-qm", "a broken ticket")
+    assert ".exo/tickets/T2.yaml" in codes(hooked, f"{base}..HEAD")["TICKET_INVALID"]
