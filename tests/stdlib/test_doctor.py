@@ -282,3 +282,57 @@ def test_a_range_checks_the_tickets_and_streams_it_touches(hooked: Path) -> None
     commit(hooked, "add", "-A", ".exo")
     commit(hooked, "commit", "-qm", "a broken ticket")
     assert ".exo/tickets/T2.yaml" in codes(hooked, f"{base}..HEAD")["TICKET_INVALID"]
+
+
+def test_a_symlink_a_session_produced_must_land_inside_its_fence(hooked: Path) -> None:
+    sessions.start(hooked, A, ticket_id="T1")
+    (hooked / "src").mkdir()
+    os.symlink("../README.md", hooked / "src/out")  # lands outside src/**
+    os.symlink("app.py", hooked / "src/in")
+    write(hooked, "src/app.py")
+    commit(hooked, "add", "src")
+    with pytest.raises(subprocess.CalledProcessError):  # pre-commit refuses the link out of the fence
+        commit(hooked, "commit", "-qm", "links", actor=A)
+    link = commit(hooked, "commit", "-q", "--no-verify", "-m", "links", actor=A)
+    assert not closeout.finish(hooked, A, summary="links").ok  # so does finish, until a human accepts it
+    assert closeout.finish(hooked, "human:lead@example.com", summary="links", accept_drift="reviewed: intended").ok
+    report = diagnose(fresh_clone(hooked))
+    assert report.ok, report.problems
+    assert [a.split(":")[0] for a in report.accepted] == [f"{link[:12]} src/out"]  # judged by where it lands
+    assert report.accounted["session"] >= 2  # src/in and src/app.py
+
+
+def test_limit_a_hand_made_session_is_believed_until_records_are_signed(hooked: Path, tmp_path: Path) -> None:
+    """A record is evidence, not proof: one written by hand — consistent with its memento, its
+    fence and a correctly chained, sealed stream — vouches for whatever it lists (docs/security.md)."""
+    from exo.kernel import Anchor, Fence, seal_audit
+    from exo.stdlib import records, runtime
+
+    sid = governed_work(hooked)
+    real = records.parse((hooked / f".exo/sessions/{sid}.json").read_bytes())
+    fake = sid[:-4] + "f00d"
+    fence = Fence.from_globs(["**"], [], records.own_paths(fake)).to_dict()
+    write(hooked, "docs/anything.md", "anything at all\n")
+    blob = git(hooked, "hash-object", "docs/anything.md")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    git(scratch, "init", "-q")
+    started = {
+        "ticket_id": "T1",
+        "actor": A,
+        "base_commit": real.base_commit,
+        "fence_sha256": runtime.fence_sha256(fence),
+    }
+    append_audit(scratch, fake, "session.started", started)
+    seq, head = seal_audit(scratch, fake)
+    product = {"path": "docs/anything.md", "versions": [{"mode": None, "blob": None}, {"mode": "100644", "blob": blob}]}
+    forged = records.SessionRecord.model_validate(
+        {**real.model_dump(mode="json"), "sid": fake, "fence": fence, "fence_sha256": started["fence_sha256"],
+         "scope_allow": ["**"], "products": [product], "audit": Anchor(stream=fake, seq=seq, h=head).model_dump()}
+    )  # fmt: skip
+    records.write(hooked, forged)
+    (hooked / f".exo/audit/{fake}.jsonl").write_bytes((scratch / f".exo/audit/{fake}.jsonl").read_bytes())
+    commit(hooked, "add", "-A")
+    commit(hooked, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "nothing to see")
+    report = diagnose(fresh_clone(hooked))
+    assert report.ok and report.accounted.get("session", 0) >= 2, report.problems

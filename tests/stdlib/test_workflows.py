@@ -720,3 +720,45 @@ def test_a_shallow_clone_gives_no_verdict(team: Team) -> None:
     clone = team.ci(depth=1)
     _smuggled(doctor(clone), "SHALLOW_CLONE")
     _smuggled(doctor(clone, "HEAD~1..HEAD"), "SHALLOW_CLONE")
+
+
+# --- known limits (docs/security.md): what doctor cannot tell until records and human acts are signed
+
+
+def test_limit_a_hand_typed_human_trailer_is_taken_at_its_word(team: Team) -> None:
+    """A name is not a signature: a hooks-off commit that types a human's stamp passes as a human's."""
+    wt = team.worktree("agent")
+    write(wt, "docs/anything.md", "outside every agent's fence\n")
+    git(wt, "add", "docs/anything.md")
+    trailers = ["--trailer", "Exo-Actor: human:lead@example.com"]
+    git(wt, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "looks human", *trailers)
+    push_branch(wt, "agent")
+    assert pull_request(team, "agent")["pr-head"] == (0, set())
+
+
+def test_limit_a_forge_squash_of_a_humans_commits_is_a_false_alarm(team: Team) -> None:
+    """The forge's squash carries no human stamp, so a human's content in it is not accounted for."""
+    wt = team.worktree("human")
+    write(wt, "docs/by-hand.md", "a human's change\n")
+    commit(wt, "by hand", "docs/by-hand.md")
+    push_branch(wt, "human")
+    before = team.tip()
+    forge_merge(team, "human", "squash", "By hand (#3)")
+    _smuggled(push(team, before), "CONTENT_UNGOVERNED")
+    before = team.tip()  # the documented way: a merge commit keeps the human's own stamped commit
+    git(team.main, "fetch", "-q", "origin")
+    again = team.worktree("human-again", "origin/main")
+    write(again, "docs/by-hand.md", "a second change\n")
+    commit(again, "by hand again", "docs/by-hand.md")
+    push_branch(again, "human-again")
+    forge_merge(team, "human-again")
+    assert push(team, before) == (0, set())
+
+
+def test_limit_an_agent_can_give_itself_a_wide_ticket(team: Team) -> None:
+    """Who created a ticket is a name too: an agent's `**` ticket, then a session on it, passes."""
+    wt = team.worktree("agent")
+    tickets.create(wt, A, title="everything", scope=["**"], ticket_id="T9")
+    team.work(wt, A, "T9", {"docs/guide.md": "# Guide\n\nRewritten by the agent.\n"})
+    push_branch(wt, "agent")
+    assert pull_request(team, "agent")["pr-head"] == (0, set())
