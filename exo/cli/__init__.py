@@ -26,7 +26,7 @@ def main() -> None:
     # listing 10,000 tickets) and frees nothing that process exit would not.
     gc.disable()
     try:
-        from . import adapters, audit, demo, doctor, governance, hooks, install, sessions, tickets  # noqa: F401 - registering their commands
+        from . import adapters, audit, demo, doctor, governance, hooks, install, run, sessions, tickets  # noqa: F401 - registering their commands
         from .app import app
 
         app()

@@ -74,7 +74,7 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
     except ExoError as exc:
         fail(exc, as_json)
     except OSError as exc:  # a filesystem state nobody foresaw: still a coded error, not a traceback
-        fail(StateError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), code="IO_ERROR"), as_json)
+        fail(_os_error(exc), as_json)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -88,6 +88,30 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
     if getattr(result, "ok", True) is False:
         raise typer.Exit(1)
     return result
+
+
+# What an agent calls instead of a command that writes governance state (the sandbox refuses it).
+BROKERED = {
+    "next": "next",
+    "session-start": "session_start",
+    "session-heartbeat": "session_heartbeat (under `exo run` the supervisor renews the lease itself)",
+    "session-finish": "session_finish",
+    "session-handoff": "session_handoff",
+    "ticket": "ticket_create",
+}
+
+
+def _os_error(exc: OSError) -> StateError:
+    import errno
+
+    where = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    if exc.errno != errno.EROFS:
+        return StateError(where, code="IO_ERROR")
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    tool = BROKERED.get(command)
+    hint = f"call exo's MCP tool {tool} instead" if tool else "ask a human to run it outside the agent's sandbox"
+    message = f"`exo {command}` changes governance state, which is read-only in the agent's sandbox ({where})"
+    return StateError(message, code="SANDBOXED", hint=hint)
 
 
 def internal_error(exc: BaseException) -> NoReturn:

@@ -28,6 +28,7 @@ from ._errors import AuditError, InputError
 from .canon import canonical, reject_float, sha256_hex
 from .fs import atomic_write, audit_path, audit_paths, file_lock, fsync_dir, runtime_audit_dir
 from .layout import AUDIT_DIR
+from .safe import open_regular, read_regular
 
 RECORD_VERSION = 1
 MAX_LINE = 1 << 20
@@ -183,7 +184,7 @@ def _append(
         path = audit_path(base, stream)
         path.parent.mkdir(parents=True, exist_ok=True)
         created = not path.exists()
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
         try:
             if created:
                 fsync_dir(path.parent)
@@ -312,7 +313,7 @@ def _compare_copy(base: Path, stream: str, path: Path, problems: list[AuditProbl
     runtime = runtime_audit_dir(base)
     copy = runtime / path.name if runtime is not None else None
     try:
-        differs = copy is not None and copy.is_file() and copy.read_bytes() != path.read_bytes()
+        differs = copy is not None and copy.is_file() and read_regular(copy) != read_regular(path)
     except OSError:
         return  # reported as unreadable already
     if differs:
@@ -334,7 +335,7 @@ def _verify_stream(path: Path, stream: str, problems: list[AuditProblem], hashes
     except InputError:
         problem("bad_stream_name", None, None, f"{path.name} is not named after a valid stream id")
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except OSError as exc:
         problem("unreadable", None, None, f"cannot read {path.name}: {exc.strerror}")
         return StreamReport(stream=stream, records=0, head_seq=0, head=genesis(stream), sealed=False)

@@ -51,6 +51,10 @@ CODES: dict[str, Code] = {
     "NOT_A_REPOSITORY": Code(2, "run exo inside a git repository, or pass --repo PATH"),
     "NOT_INITIALIZED": Code(1, "run `exo init` first"),
     "NO_SESSION": Code(1, "start a session (`exo session-start`) or pass --scope"),
+    "SANDBOXED": Code(1, "the sandbox keeps governance state read-only to the agent: call exo's MCP tool instead"),
+    "SANDBOX_UNAVAILABLE": Code(
+        1, "install bubblewrap (Debian/Ubuntu: `apt install bubblewrap`), or, as a human, pass --no-sandbox (audited)"
+    ),
     "IO_ERROR": Code(3, "check permissions and free disk space, then retry"),
     "INTERNAL": Code(3, "this is a bug in exo: please report it with the command you ran"),
 }

@@ -16,6 +16,7 @@ from ._record import Frozen
 from .canon import canonical, sha256_hex
 from .gitdir import common_dir
 from .layout import CONSTITUTION, FROZEN, LOCK
+from .safe import read_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -111,8 +112,7 @@ def load_governance(root: str | os.PathLike[str]) -> Governance:
     """
     base = os.path.abspath(root)
     try:
-        with open(os.path.join(base, LOCK), "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(os.path.join(base, LOCK))
     except FileNotFoundError:
         raise GovernanceError(f"{LOCK} not found in {base}", code="GOVERNANCE_MISSING") from None
     except OSError as exc:
@@ -137,8 +137,7 @@ def load_governance(root: str | os.PathLike[str]) -> Governance:
 
 def _source_sha256(base: str) -> str:
     try:
-        with open(os.path.join(base, CONSTITUTION), "rb") as fh:
-            return sha256_hex(fh.read())
+        return sha256_hex(read_regular(os.path.join(base, CONSTITUTION)))
     except FileNotFoundError:
         raise GovernanceError(f"{CONSTITUTION} not found", code="CONSTITUTION_MISSING") from None
     except OSError as exc:
@@ -184,8 +183,7 @@ def _freeze_reason(root: str) -> str | None:
     except StateError:
         return None  # not a git worktree: there is no runtime state, so no freeze
     try:
-        with open(path, "rb") as fh:
-            doc = json.loads(fh.read())
+        doc = json.loads(read_regular(path, 1 << 20))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

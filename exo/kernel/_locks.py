@@ -18,8 +18,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import ids
-from ._errors import InputError, LockError
-from .fs import atomic_write, file_lock, remove_leftovers, state_dir
+from ._errors import InputError, LockError, StateError
+from .fs import atomic_write, file_lock, read_file, remove_leftovers, state_dir
 from .layout import LOCAL_STREAM
 
 MAX_TTL_S = 7 * 24 * 3600
@@ -68,8 +68,10 @@ class LocalLeaseStore:
     def read(self, ticket_id: str) -> Lease | None:
         path = self.path(ticket_id)
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+            raw = read_file(path)
+        except StateError as exc:
+            raise LockError(f"lease file {path} is unreadable: {exc.message}", code="LOCK_CORRUPT") from exc
+        if raw is None:
             return None
         try:
             return Lease.model_validate_json(raw)

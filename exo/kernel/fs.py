@@ -13,6 +13,7 @@ from pathlib import Path
 from ._errors import LockError, StateError
 from .gitdir import common_dir, git_dir
 from .layout import AUDIT_DIR, RUNTIME_AUDIT
+from .safe import open_regular, read_regular
 
 STATE_DIR = "exo"  # under the git common dir
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
@@ -70,7 +71,7 @@ def read_file(path: Path) -> bytes | None:
     """The bytes of `path`, or None if it does not exist. Raises StateError(IO_ERROR) naming the path
     when it exists but cannot be read (a directory, no permission, ...)."""
     try:
-        return path.read_bytes()
+        return read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -157,7 +158,7 @@ def _exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
         return
     # fcntl directly rather than filelock on POSIX: filelock costs ~40 ms of imports, and the audit
     # append behind every commit takes this lock.
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT)
     try:
         deadline = time.monotonic() + timeout
         delay = 0.001

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ._errors import StateError
+from .safe import read_regular
 
 
 def git_dir(root: str) -> str:
@@ -13,9 +14,8 @@ def git_dir(root: str) -> str:
     if os.path.isdir(dot_git):
         return dot_git
     try:
-        with open(dot_git, encoding="utf-8") as fh:
-            text = fh.read().strip()
-    except OSError as exc:
+        text = read_regular(dot_git, 4096).decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
         raise StateError(f"{root} is not the root of a git worktree", code="NOT_A_REPOSITORY") from exc
     if not text.startswith("gitdir:"):
         raise StateError(f"{dot_git} is not a gitdir link", code="NOT_A_REPOSITORY")
@@ -26,7 +26,9 @@ def common_dir(root: str) -> str:
     """The git common dir shared by every worktree of the clone (`commondir` of a linked worktree)."""
     own = git_dir(root)
     try:
-        with open(os.path.join(own, "commondir"), encoding="utf-8") as fh:
-            return os.path.realpath(os.path.join(own, fh.read().strip()))
+        text = read_regular(os.path.join(own, "commondir"), 4096).decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         return own
+    except OSError as exc:
+        raise StateError(f"{own}/commondir is not a readable file: {exc.strerror}", code="NOT_A_REPOSITORY") from exc
+    return os.path.realpath(os.path.join(own, text.strip()))

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from exo.kernel import Action, Fence, Governance, check_action, ids
 from exo.kernel.fs import audit_path, read_file
+from exo.kernel.safe import read_regular
 
 from . import git, history, worktree
 from .githooks import commit_policy, exempt_commit
@@ -99,7 +100,7 @@ def hooks_fingerprint(root: Path) -> dict[str, str]:
         if directory.is_dir():
             for entry in sorted(directory.iterdir()):
                 if entry.is_file() and not entry.name.endswith(".sample"):
-                    prints[f"{label}/{entry.name}"] = hashlib.sha256(entry.read_bytes()).hexdigest()
+                    prints[f"{label}/{entry.name}"] = hashlib.sha256(read_regular(entry)).hexdigest()
     return prints
 
 
@@ -285,7 +286,7 @@ def _exo_own(root: Path, session: OpenSession, fence: Fence) -> set[str]:
     own = set(fence.exo_paths)
     for path, digest in session.exo_writes.items():
         try:
-            if hashlib.sha256((root / path).read_bytes()).hexdigest() == digest:
+            if hashlib.sha256(read_regular(root / path)).hexdigest() == digest:
                 own.add(path)
         except OSError:
             continue

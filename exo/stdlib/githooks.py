@@ -6,6 +6,7 @@ bypassed pre-commit is still stamped, and CI can tell it apart.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 DEFAULT_POLICY = {"require_session": True, "exempt_actors": ["human:*"]}
 CLOSEOUT_ENV = "EXO_CLOSEOUT"  # set by exo for its own closeout commit, which carries its trailers
+
+
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # a write the sandbox refuses
 
 
 def commit_policy(gov: Governance) -> dict[str, object]:
@@ -167,13 +171,19 @@ def _prepared(root: str, session: Session, actor: str, source: str) -> dict[str,
 
     tree = git.run(root, "write-tree")  # the tree being committed, from the index in use
     head = git.run(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
-    record = append_audit(
-        root,
-        session.sid,
-        "commit.prepared",
-        {"tree": tree, "head": head, "source": source, "actor": actor, "ticket_id": session.ticket_id},
-    )
-    return {"Exo-Session": session.sid, "Exo-Ticket": session.ticket_id, "Exo-Audit": f"{record.seq}:{record.h}"}
+    stamp = {"Exo-Session": session.sid, "Exo-Ticket": session.ticket_id}
+    try:
+        record = append_audit(
+            root,
+            session.sid,
+            "commit.prepared",
+            {"tree": tree, "head": head, "source": source, "actor": actor, "ticket_id": session.ticket_id},
+        )
+    except OSError as exc:
+        if exc.errno not in READ_ONLY:
+            raise
+        return stamp  # inside the agent's sandbox the runtime is read-only: finish derives its commits
+    return {**stamp, "Exo-Audit": f"{record.seq}:{record.h}"}
 
 
 def _human(root: str) -> str:

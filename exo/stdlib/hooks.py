@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from exo.kernel import Action, Fence, check_action, load_governance
 from exo.kernel.canon import canonical, sha256_hex
 from exo.kernel.gitdir import common_dir, git_dir
+from exo.kernel.safe import read_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,18 +63,18 @@ def find_root(start: str) -> str | None:
 def open_session(root: str) -> Session | None:
     """This worktree's open session, or None. Raises Denied if its files are damaged."""
     try:
-        with open(os.path.join(git_dir(root), "exo", "session"), encoding="utf-8") as fh:
-            sid = fh.read().strip()
+        sid = read_regular(os.path.join(git_dir(root), "exo", "session"), 4096).decode("utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Denied(f"the worktree's session pointer cannot be read: {exc}") from exc
     if not sid or "/" in sid or sid.startswith("."):
         raise Denied("the worktree's session pointer is damaged")
     try:
-        with open(os.path.join(common_dir(root), "exo", "sessions", f"{sid}.json"), "rb") as fh:
-            return Session(root, json.loads(fh.read()))
+        return Session(root, json.loads(read_regular(os.path.join(common_dir(root), "exo", "sessions", f"{sid}.json"))))
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise Denied(f"the open session {sid} cannot be read: {exc}") from exc
 
 
@@ -82,9 +83,8 @@ def live_lease(session: Session) -> None:
     lease = session.doc["lease"]
     path = os.path.join(common_dir(session.root), "exo", "leases", f"{session.ticket_id}.json")
     try:
-        with open(path, "rb") as fh:
-            stored = json.loads(fh.read())
-    except (OSError, ValueError):
+        stored = json.loads(read_regular(path, 1 << 20))
+    except (OSError, ValueError, RecursionError):
         stored = None
     if not isinstance(stored, dict) or stored.get("lease_id") != lease["lease_id"] or stored.get("state") != "held":
         raise Denied("LOCK_LOST: this session's lease was released or taken over; start a new session")

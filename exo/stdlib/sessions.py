@@ -32,7 +32,7 @@ from exo.kernel import (
 from exo.kernel.fs import file_lock
 from exo.kernel.layout import AUDIT_DIR
 
-from . import bootstrap, dispatch, drift, git, records, runtime, tickets, worktree
+from . import bootstrap, dispatch, drift, git, records, runtime, sandbox, tickets, worktree
 from .config import Config, load_config
 from .freeze import state as freeze_state
 from .runtime import Budget, OpenSession
@@ -308,6 +308,7 @@ def _open(
     fence = Fence.from_globs(ticket.scope.allow, ticket.scope.deny, exo_paths=records.own_paths(sid)).to_dict()
     commands, timeout, budget = pinned
     state = worktree.state(root)
+    sandbox.prepare(root)
     return OpenSession(
         sid=sid,
         ticket_id=ticket.id,

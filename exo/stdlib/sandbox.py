@@ -1,0 +1,237 @@
+"""The OS sandbox an agent's commands run in, compiled from its session's fence (SPEC §12).
+
+Inside it the whole file system is read-only except: the directories that hold the fence's paths
+(each allow glob's literal prefix), git's object store, refs and index (so the agent can commit),
+and a private temp directory. Everything governance rests on is bound read-only on top, even where
+it lies inside a writable directory: `.exo/`, the runtime directory, `.git/config`, `.git/hooks/`,
+`.git/info/`, a linked worktree's `commondir` and `gitdir`, and every protected path of the
+worktree (hook, harness and CI configuration). The sandbox also gets its own process and IPC
+namespaces, so the agent cannot see, signal or trace exo's own processes outside it.
+
+The sandbox is directory-grained: a deny glob or a file-level glob inside a writable directory is
+enforced by the agent hooks and at finish, not here (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from exo.kernel import Action, InputError, StateError, check_action, load_governance
+from exo.kernel.fs import git_common_dir, state_dir, worktree_git_dir
+from exo.kernel.layout import EXO_DIR
+
+from .runtime import OpenSession, fence_of
+
+MARKER = "EXO_SANDBOX"  # set in every sandboxed process: exo's friendly errors and hooks read it
+GIT_READONLY = ("config", "hooks", "info", "exo", "modules")  # under the common dir: what runs code or is exo's
+WORKTREE_READONLY = ("commondir", "gitdir", "config.worktree")  # under each linked worktree's git dir
+AGENT_MARKERS = (MARKER, "CLAUDECODE")  # variables that harnesses (and exo's sandbox) set for the agent
+_GLOB = frozenset("*?[{!")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the sandbox lets a session write, and what it binds read-only on top."""
+
+    root: Path
+    writable: tuple[Path, ...]
+    readonly: tuple[Path, ...]
+    temp: Path
+
+    def argv(self, bwrap: str, command: Sequence[str], cwd: Path) -> list[str]:
+        """The bubblewrap command line running `command` in this sandbox."""
+        args = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc"]
+        if not sys.stdin.isatty():
+            args.append("--new-session")  # no terminal to inject keystrokes into (TIOCSTI)
+        args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        for path in (*self.writable, self.temp):
+            args += ["--bind", str(path), str(path)]
+        for path in self.readonly:
+            args += ["--ro-bind", str(path), str(path)]
+        return [*args, "--chdir", str(cwd), "--", *command]
+
+
+def plan(root: Path, session: OpenSession, temp: Path) -> Plan:
+    """Compile the session's fence into a sandbox plan (nothing is created but missing scope dirs)."""
+    root = root.resolve()
+    fence = fence_of(session)
+    gov = load_governance(root)
+
+    def writes(rel: str) -> bool:
+        return check_action(gov, fence, Action(session.actor, "write", rel)).allowed
+
+    places = {_scope_dir(root, writes, glob) for glob in fence.allow_globs}
+    common = git_common_dir(root).resolve()
+    own = worktree_git_dir(root).resolve()
+    prepare(root)
+    writable = sorted({p for p in places if p is not None} | {common, own})
+    readonly = {common / name for name in GIT_READONLY} | {root / EXO_DIR}
+    for gitdir in [own, *sorted((common / "worktrees").glob("*"))]:
+        readonly |= {gitdir / name for name in WORKTREE_READONLY}
+    with os.scandir(root) as entries:  # what the fence refuses at the top: protected and out-of-scope entries
+        readonly |= {root / e.name for e in entries if not writes(f"{e.name}/x" if _is_dir(e) else e.name)}
+    readonly -= {common, own, root / ".git"} if (root / ".git").is_dir() else {common, own}
+    shown = tuple(sorted(p for p in readonly if os.path.lexists(p) and _under_any(p, writable)))
+    return Plan(root, tuple(writable), shown, temp)
+
+
+def prepare(root: Path) -> None:
+    """Make the directories git reads code from exist, so that a sandbox can bind them read-only
+    (a missing one could otherwise be created inside it). Session start calls this."""
+    common = git_common_dir(root)
+    for name in ("hooks", "info", "modules"):
+        (common / name).mkdir(exist_ok=True)
+
+
+def _scope_dir(root: Path, writes: Callable[[str], bool], glob: str) -> Path | None:
+    """The directory an allow glob's paths live in: its literal prefix (created if missing), or
+    None where that directory is not the session's to write (outside the repository, protected)."""
+    parts = glob.strip("/").split("/")
+    literal: list[str] = []
+    for part in parts:
+        if _GLOB & set(part):
+            break
+        literal.append(part)
+    if len(literal) == len(parts) and not (root / glob).is_dir():
+        literal = literal[:-1]  # a literal file: the directory it is in
+    place = root.joinpath(*literal)
+    try:
+        place.mkdir(parents=True, exist_ok=True)
+        real = place.resolve(strict=True)
+    except OSError:
+        return None
+    if not real.is_relative_to(root):
+        return None  # a symlink out of the repository: never made writable
+    rel = real.relative_to(root).as_posix()
+    if rel != "." and not writes(f"{rel}/x"):
+        return None  # e.g. a symlink into .git or .exo
+    return real
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    return entry.is_dir(follow_symlinks=False)
+
+
+def _under_any(path: Path, places: list[Path]) -> bool:
+    return any(path.is_relative_to(place) for place in places)
+
+
+def bubblewrap() -> str | None:
+    """The bubblewrap executable, if there is one that works here."""
+    found = shutil.which("bwrap")
+    if found is None:
+        return None
+    probe = subprocess.run(
+        [found, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "true"], capture_output=True, check=False
+    )
+    return found if probe.returncode == 0 else None
+
+
+def agent_marker(env: Mapping[str, str]) -> str | None:
+    """The variable that says this process runs under an agent (a harness or exo's sandbox), if any."""
+    return next((name for name in AGENT_MARKERS if env.get(name)), None)
+
+
+class RunResult(BaseModel):
+    ok: bool = Field(description="The command exited 0.")
+    sid: str = Field(description="The session the command ran under.")
+    sandbox: str = Field(description="`bubblewrap`, or `none` where a human passed --no-sandbox.")
+    exit_code: int = Field(description="The command's exit code (128 + N for signal N).")
+    renewals: int = Field(description="Lease renewals the supervisor made while it ran.")
+    removed: list[str] = Field(
+        default_factory=list, description="Files the command created where git reads code from, moved aside."
+    )
+
+
+def run(
+    root: Path, actor: str, command: Sequence[str], *, no_sandbox: bool = False, env: Mapping[str, str] | None = None
+) -> RunResult:
+    """Run `command` under this worktree's open session, in the sandbox compiled from its fence,
+    renewing the session's lease while it runs (the agent cannot: the runtime is read-only to it).
+
+    Raises SESSION_NOT_FOUND without a session, SANDBOX_UNAVAILABLE without bubblewrap (a human may
+    pass `no_sandbox`, which is audited), NOT_ALLOWED for `no_sandbox` from an agent."""
+    from exo.kernel import ExoError, GovernanceError, append_audit
+
+    from . import runtime, sessions
+
+    env = dict(os.environ if env is None else env)
+    if not command:
+        raise InputError("give the command to run after --", code="INVALID_ARGUMENT", hint="exo run -- codex")
+    session = runtime.current(root)
+    if session is None:
+        raise StateError("this worktree has no open session", code="SESSION_NOT_FOUND")
+    marker = agent_marker(env)
+    if no_sandbox and (not actor.startswith("human:") or marker):
+        why = f" (this process runs under an agent: {marker} is set)" if marker else ""
+        raise GovernanceError(f"only a human may run an agent without the sandbox{why}", code="NOT_ALLOWED")
+    bwrap = None if no_sandbox else bubblewrap()
+    if bwrap is None and not no_sandbox:
+        raise StateError("no OS sandbox is available here (bubblewrap, on Linux)", code="SANDBOX_UNAVAILABLE")
+    kind = "none" if no_sandbox else "bubblewrap"
+    with tempfile.TemporaryDirectory(prefix="exo-sandbox-") as tmp:
+        temp = Path(tmp)
+        argv = list(command) if bwrap is None else plan(root, session, temp).argv(bwrap, command, Path.cwd())
+        event = "sandbox.skipped" if no_sandbox else "sandbox.started"
+        append_audit(root, session.sid, event, {"by": actor, "command": Path(command[0]).name[:64]})
+        env.update({MARKER: kind, "EXO_ACTOR": session.actor, "TMPDIR": tmp, "XDG_CACHE_HOME": f"{tmp}/.cache"})
+        watched = [p for p in _unbindable(root) if not os.path.lexists(p)]
+        aside = state_dir(root) / "quarantine"
+        child = subprocess.Popen(argv, env=env)
+        renewals, removed, every = 0, [], min(1.0, session.lease.ttl_seconds / 3)
+        ticks = max(1, round(session.lease.ttl_seconds / 3 / every))
+        for tick in itertools.count(1):
+            try:
+                code = child.wait(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                removed += _move_aside(root, session.sid, watched, aside)
+                if tick % ticks:
+                    continue
+                try:
+                    sessions.heartbeat(root, session.actor)
+                    renewals += 1
+                except ExoError:
+                    child.terminate()  # the lease is gone: the holder may not go on writing
+                    code = child.wait()
+                    break
+        removed += _move_aside(root, session.sid, watched, aside)
+    code = 128 - code if code < 0 else code
+    return RunResult(
+        ok=code == 0 and not removed, sid=session.sid, sandbox=kind, exit_code=code, renewals=renewals, removed=removed
+    )
+
+
+def _unbindable(root: Path) -> list[Path]:
+    """Files git reads settings from that the sandbox cannot bind read-only while they do not
+    exist (a bind needs something to bind over), in directories it must leave writable."""
+    common, own = git_common_dir(root).resolve(), worktree_git_dir(root).resolve()
+    return [common / "commondir", common / "config.worktree", own / "commondir", own / "config.worktree"]
+
+
+def _move_aside(root: Path, sid: str, watched: list[Path], aside: Path) -> list[str]:
+    """Move any watched file that appeared out of git's way (into `aside`, in the runtime directory
+    found before the command ran: the file may redirect where git, and exo, look) and audit it."""
+    from exo.kernel import append_audit
+
+    moved = []
+    for path in watched:
+        if not os.path.lexists(path):
+            continue
+        aside.mkdir(parents=True, exist_ok=True)
+        target = aside / f"{path.name}-{secrets.token_hex(6)}"
+        os.replace(path, target)
+        moved.append(str(path))
+        append_audit(root, sid, "sandbox.intrusion", {"path": str(path)[-200:], "moved_to": target.name})
+    return moved
