@@ -105,6 +105,8 @@ def test_every_test_docs_security_cites_exists() -> None:
     missing = []
     for file, name in cited:
         source = DOCS.parent / file
-        if not source.is_file() or (name and not re.search(rf"^def {name}\(", source.read_text(), re.MULTILINE)):
+        if not source.is_file() or (
+            name and not re.search(rf"^(?:async )?def {name}\(", source.read_text(), re.MULTILINE)
+        ):
             missing.append(f"{file}::{name}")
     assert missing == []

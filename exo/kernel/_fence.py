@@ -34,20 +34,45 @@ _PROTECTED_ANYWHERE = frozenset({".git", ".gitattributes", ".gitmodules"})
 _PROTECTED_TOP = frozenset(
     {
         ".exo",
+        # agent harnesses: hooks, MCP servers, sandbox and instructions they load
         ".claude",
         ".cursor",
+        ".cursorrules",
+        ".mcp.json",
+        ".codex",
+        ".gemini",
+        ".windsurf",
+        ".windsurfrules",
+        ".vscode",
+        ".devcontainer",
+        "agents.md",
+        "claude.md",
+        "gemini.md",
+        # hook managers and files that run code on a developer's next command
         ".githooks",
         ".husky",
         ".pre-commit-config.yaml",
+        ".pre-commit-hooks.yaml",
+        "lefthook.yml",
+        "lefthook.yaml",
+        ".lefthook.yml",
+        ".lefthook.yaml",
+        ".lefthook",
+        "lefthook-local.yml",
+        ".envrc",
+        # CI and code ownership
+        ".github",
+        ".gitlab",
         ".gitlab-ci.yml",
         ".circleci",
         ".buildkite",
         "azure-pipelines.yml",
         "bitbucket-pipelines.yml",
         "jenkinsfile",
+        "codeowners",
     }
 )
-_PROTECTED_PAIRS = frozenset({(".github", "workflows")})
+_PROTECTED_PAIRS = frozenset({("docs", "codeowners")})
 _SHORT_TARGETS = tuple(sorted({name.lstrip(".") for name in (*_PROTECTED_ANYWHERE, *_PROTECTED_TOP, ".github")}))
 
 

@@ -2,15 +2,18 @@
 
 Every tool returns the pydantic model the CLI prints with `--json`, so structured output and CLI
 JSON are the same document. Domain errors are raised as tool errors whose text carries
-`error[CODE]` and the hint; nothing is returned as a fake success. The actor is the server's
-`EXO_ACTOR` unless a call names one; the repository is the server's working directory unless a
-call names one. Every call reads fresh state from disk.
+`error[CODE]` and the hint; nothing is returned as a fake success. The actor is fixed by the
+server's configuration — `EXO_ACTOR` in the harness's MCP config (which `exo adapters` writes),
+else `agent:<client name>` from the MCP initialize request — and no call can change it; a human's
+name is refused (exo-mcp is the agent's interface). The repository is the server's working
+directory; no call can point it at another. Every call reads fresh state from disk.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +25,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from exo.kernel import AuditReport, ExoError
+from exo.kernel import AuditReport, ExoError, ids
 from exo.stdlib import audit, closeout, dispatch, doctor, governance, repo, sessions, tickets
 from exo.stdlib.closeout import FinishResult
 from exo.stdlib.dispatch import NextResult
@@ -33,8 +36,6 @@ from exo.stdlib.tickets import Ticket, TicketList
 
 R = TypeVar("R")
 
-Repo = Annotated[str | None, Field(description="Repository path (default: the server's working directory).")]
-Actor = Annotated[str | None, Field(description="Who acts, e.g. agent:claude-1 (default: the server's EXO_ACTOR).")]
 INSTRUCTIONS = """exo governs this repository. Work only inside a session: call `next` to claim a ticket,
 `session_start` to open the session (read its bootstrap: your fence, budget and rules), `check` before
 writing a path you are unsure of, `session_heartbeat` to keep your lease, and `session_finish` when
@@ -45,27 +46,28 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
     """The server, bound to a default repository directory and actor (read by `main` at the edge)."""
     server = MCPServer("exo", instructions=INSTRUCTIONS, log_level="WARNING")
 
-    def root(path: str | None) -> Path:
-        return repo.find_root(path or cwd)
+    def root() -> Path:
+        return repo.find_root(cwd)
 
-    def actor_of(actor: str | None, at: Path) -> str:
-        return repo.resolve_actor(actor or default_actor, at)
+    def actor_of(ctx: Context) -> str:
+        return served_actor(default_actor, ctx)
 
     @server.tool()
-    def status(repo: Repo = None) -> StatusResult:
+    def status() -> StatusResult:
         """See every open session of this clone (all worktrees), which ones are stale, this worktree's
         session and whether the repository is frozen. Call it first to orient yourself."""
-        return guard(lambda: sessions.status(root(repo)))
+        return guard(lambda: sessions.status(root()))
 
     @server.tool(name="next")
-    def next_(actor: Actor = None, repo: Repo = None) -> NextResult:
+    def next_(ctx: Context) -> NextResult:
         """Claim the next ticket to work on (priority, then tickets that unblock others, then age;
         tickets overlapping an active session are skipped and listed). Returns the ticket and your
         lease; then call `session_start`. Fails with NO_TICKET when nothing is available."""
-        return guard(lambda: dispatch.next_ticket(at := root(repo), actor_of(actor, at)))
+        return guard(lambda: dispatch.next_ticket(root(), actor_of(ctx)))
 
     @server.tool()
     def ticket_create(
+        ctx: Context,
         title: Annotated[str, Field(description="One line saying what to do.")],
         scope: Annotated[list[str], Field(description="gitignore-style globs a session may write, e.g. src/**.")],
         deny: Annotated[list[str] | None, Field(description="Globs excluded from scope.")] = None,
@@ -74,14 +76,12 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         depends_on: Annotated[list[str] | None, Field(description="Tickets that must be done first.")] = None,
         checks: Annotated[list[str] | None, Field(description="Commands session-finish must pass.")] = None,
         body: Annotated[str, Field(description="Details and acceptance criteria.")] = "",
-        actor: Actor = None,
-        repo: Repo = None,
     ) -> Ticket:
         """Create a ticket, e.g. a follow-up you found. Returns the ticket as stored."""
         return guard(
             lambda: tickets.create(
-                at := root(repo),
-                actor_of(actor, at),
+                root(),
+                actor_of(ctx),
                 title=title,
                 scope=scope,
                 deny=deny,
@@ -96,33 +96,31 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
     @server.tool()
     def ticket_list(
         status: Annotated[str | None, Field(description="Only this status: todo, active, review, done, ...")] = None,
-        repo: Repo = None,
     ) -> TicketList:
         """List tickets (optionally of one status), highest priority first, to see what work exists
         before claiming or creating any. Returns each ticket with its scope, status and dependencies."""
-        return guard(lambda: tickets.list_tickets(root(repo), status))
+        return guard(lambda: tickets.list_tickets(root(), status))
 
     @server.tool()
-    def ticket_show(ticket_id: Annotated[str, Field(description="Ticket id.")], repo: Repo = None) -> Ticket:
+    def ticket_show(ticket_id: Annotated[str, Field(description="Ticket id.")]) -> Ticket:
         """Show one ticket: title, body, scope, budget, checks, dependencies."""
-        return guard(lambda: tickets.read(root(repo), ticket_id))
+        return guard(lambda: tickets.read(root(), ticket_id))
 
     @server.tool()
     def session_start(
+        ctx: Context,
         ticket_id: Annotated[str | None, Field(description="Ticket (default: the one `next` claimed).")] = None,
         task: Annotated[str, Field(description="What you are about to do.")] = "",
-        actor: Actor = None,
-        repo: Repo = None,
     ) -> StartResult:
         """Open a governed session in this worktree. Returns the bootstrap prompt: read it, it says
         which paths you may write, your budget, the repository's rules and how to finish."""
-        return guard(lambda: sessions.start(at := root(repo), actor_of(actor, at), ticket_id=ticket_id, task=task))
+        return guard(lambda: sessions.start(root(), actor_of(ctx), ticket_id=ticket_id, task=task))
 
     @server.tool()
-    def session_heartbeat(actor: Actor = None, repo: Repo = None) -> SessionView:
+    def session_heartbeat(ctx: Context) -> SessionView:
         """Renew your session's lease; call it regularly while working. LOCK_LOST means the lease
         expired or was taken over: stop writing and start a new session."""
-        return guard(lambda: sessions.heartbeat(at := root(repo), actor_of(actor, at)))
+        return guard(lambda: sessions.heartbeat(root(), actor_of(ctx)))
 
     @server.tool()
     async def session_finish(
@@ -130,8 +128,6 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         summary: Annotated[str, Field(description="What the session did (goes into the memento).")] = "",
         set_status: Annotated[str, Field(description="Ticket status to set: review or done.")] = "review",
         follow_ups: Annotated[list[str] | None, Field(description="Work left for later.")] = None,
-        actor: Actor = None,
-        repo: Repo = None,
     ) -> FinishResult:
         """Finish your session: checks drift over everything you changed, runs the checks (reporting
         progress), commits the session records and releases the lease. A refusal (error DRIFT or
@@ -143,12 +139,13 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
             step += 1
             anyio.from_thread.run(ctx.report_progress, step, None, line)
 
+        who = actor_of(ctx)
+
         def work() -> FinishResult:
-            at = root(repo)
             return refused_is_error(
                 closeout.finish(
-                    at,
-                    actor_of(actor, at),
+                    root(),
+                    who,
                     summary=summary,
                     set_status=set_status,
                     follow_ups=follow_ups,
@@ -160,60 +157,70 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
 
     @server.tool()
     def session_handoff(
+        ctx: Context,
         to: Annotated[str, Field(description="Actor who takes the ticket over, e.g. agent:b.")],
         summary: Annotated[str, Field(description="Where the work stands.")],
         next_steps: Annotated[list[str] | None, Field(description="What the next session should do.")] = None,
         tried: Annotated[list[str] | None, Field(description="What was tried and did not work.")] = None,
-        actor: Actor = None,
-        repo: Repo = None,
     ) -> FinishResult:
         """Close your session with handoff notes and pass the lease to another actor."""
         return guard(
             lambda: refused_is_error(
-                closeout.handoff(
-                    at := root(repo), actor_of(actor, at), to=to, summary=summary, next_steps=next_steps, tried=tried
-                )
+                closeout.handoff(root(), actor_of(ctx), to=to, summary=summary, next_steps=next_steps, tried=tried)
             )
         )
 
     @server.tool()
     def check(
+        ctx: Context,
         paths: Annotated[list[str], Field(description="Paths to decide (absolute or repo-relative).")],
         scope: Annotated[
             list[str] | None, Field(description="Allow globs (default: the open session's fence).")
         ] = None,
         deny: Annotated[list[str] | None, Field(description="Deny globs with scope.")] = None,
-        actor: Actor = None,
-        repo: Repo = None,
     ) -> CheckResult:
         """Ask the fence whether you may write these paths. Returns one decision per path (ok is
         false if any is denied, with the rule and reason); it never writes anything."""
 
         def work() -> CheckResult:
-            at = root(repo)
+            at = root()
             given = [p if os.path.isabs(p) else str(at / p) for p in paths]
-            return governance.check_paths(at, actor_of(actor, at), given, scope=scope or [], deny=deny or [])
+            return governance.check_paths(at, actor_of(ctx), given, scope=scope or [], deny=deny or [])
 
         return guard(work)
 
     @server.tool(name="doctor")
     def doctor_(
         commit_range: Annotated[str | None, Field(description="BASE..HEAD (default: all since setup).")] = None,
-        repo: Repo = None,
     ) -> DoctorReport:
         """Re-check governance, audit chains, tickets, sessions and every commit (what CI runs).
         Returns every problem with its code, subject and fix; ok is true only when healthy."""
-        return guard(lambda: doctor.diagnose(root(repo), commit_range=commit_range, probe=False))
+        return guard(lambda: doctor.diagnose(root(), commit_range=commit_range, probe=False))
 
     @server.tool()
     def audit_verify(
         anchors: Annotated[list[str] | None, Field(description="Extra STREAM:SEQ:HASH anchors.")] = None,
-        repo: Repo = None,
     ) -> AuditReport:
         """Recompute every audit hash chain and anchor. Returns the streams and any problems."""
-        return guard(lambda: audit.verify(root(repo), anchors or []))
+        return guard(lambda: audit.verify(root(), anchors or []))
 
     return server
+
+
+def served_actor(configured: str | None, ctx: Context) -> str:
+    """The agent this server acts for: its configured EXO_ACTOR, else `agent:<client name>`.
+    Raises NOT_ALLOWED for a human's name (exo-mcp serves agents; humans use the CLI)."""
+    if configured:
+        chosen = guard(lambda: ids.actor(configured))
+        if not chosen.startswith("agent:"):
+            raise ToolError(
+                f"error[NOT_ALLOWED]: exo-mcp acts for agents, and its EXO_ACTOR is {chosen}\n"
+                "hint: set EXO_ACTOR=agent:NAME in the MCP server's configuration (`exo adapters` writes it)"
+            )
+        return chosen
+    params = ctx.session.client_params
+    name = params.client_info.name if params is not None else ""
+    return "agent:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", name)[:64] or "mcp")
 
 
 def guard(call: Callable[[], R]) -> R:

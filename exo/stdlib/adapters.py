@@ -21,8 +21,14 @@ BEGIN = "<!-- exo:begin - managed by `exo adapters`; edit outside this block -->
 END = "<!-- exo:end -->"
 
 
-MCP_CONFIGS = (".mcp.json", ".cursor/mcp.json")  # Claude Code's project servers; Cursor's
-MCP_SERVER = {"command": "exo-mcp", "args": []}
+# Claude Code's and Cursor's project servers, each with the agent identity its exo-mcp acts for:
+# the server's actor is fixed here (a tool call cannot change it), `${EXO_ACTOR:-…}` lets a team
+# name its agents, and exo-mcp refuses a human's name.
+MCP_CONFIGS = {".mcp.json": "agent:claude-code", ".cursor/mcp.json": "agent:cursor"}
+
+
+def mcp_server(agent: str) -> dict[str, Any]:
+    return {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": f"${{EXO_ACTOR:-{agent}}}"}}
 
 
 class AdaptersResult(BaseModel):
@@ -97,6 +103,6 @@ def _mcp_config(root: Path, rel: str, result: AdaptersResult) -> None:
         servers = doc.setdefault("mcpServers", {})
         if not isinstance(servers, dict):
             raise ValueError("mcpServers is not an object")
-        servers["exo"] = MCP_SERVER
+        servers["exo"] = mcp_server(MCP_CONFIGS[rel])
 
     (result.changed if jsonfile.edit(root / rel, register) else result.unchanged).append(rel)

@@ -13,7 +13,7 @@ import re
 from exo.kernel import Action, Governance, check_action, ids, load_governance
 from exo.kernel.gitdir import git_dir
 
-from . import git
+from . import git, identity
 from .hooks import Denied, Session, live_lease, open_session
 
 TYPE_CHECKING = False
@@ -186,6 +186,18 @@ def _prepared(root: str, session: Session, actor: str, source: str) -> dict[str,
     return {**stamp, "Exo-Audit": f"{record.seq}:{record.h}"}
 
 
+def _hook_actor(root: str, actor: str | None, env: Mapping[str, str]) -> str | None:
+    """The committer named by --actor/EXO_ACTOR (refused if it is a human's name under an agent's
+    marker); under a marker with no session open, the harness's agent rather than the git user;
+    else None (the session's actor, or the git user)."""
+    if actor:
+        return identity.actor(actor, env, lambda: "")
+    marker = identity.agent_marker(env)
+    if marker is not None and open_session(root) is None:
+        return identity.actor(None, env, lambda: "")
+    return None
+
+
 def _human(root: str) -> str:
     email = re.sub(r"[^A-Za-z0-9._@+=~-]", "-", git.config_value(root, "user.email") or "")[:128]
     return "human:" + (email or "unknown")
@@ -199,6 +211,7 @@ def run(argv: list[str], cwd: str, actor: str | None, env: Mapping[str, str], er
         root = find_root(cwd)
         if root is None:
             raise Denied(f"{cwd} is not inside a git worktree")
+        actor = _hook_actor(root, actor, env)
         event, rest = (argv[0], argv[1:]) if argv else ("", [])
         if event == "pre-commit":
             return pre_commit(root, actor, err)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from exo.kernel import ids
 
-from . import git
+from . import git, identity
 
 
 def find_root(path: str | os.PathLike[str] | None) -> Path:
@@ -20,14 +20,18 @@ def find_root(path: str | os.PathLike[str] | None) -> Path:
 
 
 def resolve_actor(explicit: str | None, root: Path) -> str:
-    """`explicit` (from --actor or EXO_ACTOR) if given, else `human:<git user.email>`.
+    """`explicit` (from --actor or EXO_ACTOR) if given, else the harness's agent when this process
+    runs under one, else `human:<git user.email>` (see `identity`).
 
-    Raises InputError(INVALID_ACTOR) for a malformed actor.
+    Raises InputError(INVALID_ACTOR) for a malformed actor and GovernanceError(NOT_ALLOWED) for a
+    human name claimed under an agent.
     """
-    if explicit:
-        return ids.actor(explicit)
-    email = git.config_value(root, "user.email") or "unknown"
-    return ids.actor("human:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", email)[:128] or "unknown"))
+
+    def human() -> str:
+        email = git.config_value(root, "user.email") or "unknown"
+        return ids.actor("human:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", email)[:128] or "unknown"))
+
+    return identity.actor(explicit, os.environ, human)
 
 
 def user_path(root: Path, path: str) -> str:

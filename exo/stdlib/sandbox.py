@@ -36,7 +36,6 @@ from .runtime import OpenSession, fence_of
 MARKER = "EXO_SANDBOX"  # set in every sandboxed process: exo's friendly errors and hooks read it
 GIT_READONLY = ("config", "hooks", "info", "exo", "modules")  # under the common dir: what runs code or is exo's
 WORKTREE_READONLY = ("commondir", "gitdir", "config.worktree")  # under each linked worktree's git dir
-AGENT_MARKERS = (MARKER, "CLAUDECODE")  # variables that harnesses (and exo's sandbox) set for the agent
 _GLOB = frozenset("*?[{!")
 
 
@@ -138,11 +137,6 @@ def bubblewrap() -> str | None:
     return found if probe.returncode == 0 else None
 
 
-def agent_marker(env: Mapping[str, str]) -> str | None:
-    """The variable that says this process runs under an agent (a harness or exo's sandbox), if any."""
-    return next((name for name in AGENT_MARKERS if env.get(name)), None)
-
-
 class RunResult(BaseModel):
     ok: bool = Field(description="The command exited 0.")
     sid: str = Field(description="The session the command ran under.")
@@ -164,7 +158,7 @@ def run(
     pass `no_sandbox`, which is audited), NOT_ALLOWED for `no_sandbox` from an agent."""
     from exo.kernel import ExoError, GovernanceError, append_audit
 
-    from . import runtime, sessions
+    from . import identity, runtime, sessions
 
     env = dict(os.environ if env is None else env)
     if not command:
@@ -172,9 +166,9 @@ def run(
     session = runtime.current(root)
     if session is None:
         raise StateError("this worktree has no open session", code="SESSION_NOT_FOUND")
-    marker = agent_marker(env)
+    marker = identity.agent_marker(env)
     if no_sandbox and (not actor.startswith("human:") or marker):
-        why = f" (this process runs under an agent: {marker} is set)" if marker else ""
+        why = f" (this process runs under an agent: {marker[0]} is set)" if marker else ""
         raise GovernanceError(f"only a human may run an agent without the sandbox{why}", code="NOT_ALLOWED")
     bwrap = None if no_sandbox else bubblewrap()
     if bwrap is None and not no_sandbox:

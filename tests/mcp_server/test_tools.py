@@ -130,7 +130,6 @@ ERRORS = [
     ("check", {"paths": ["a"], "scope": ["../x"]}, "INVALID_PATTERN"),
     ("doctor", {"commit_range": "nope..HEAD"}, "INVALID_ARGUMENT"),
     ("audit_verify", {"anchors": ["junk"]}, "INVALID_ARGUMENT"),
-    ("status", {"repo": "/nonexistent/place"}, "NOT_A_REPOSITORY"),
 ]
 
 
@@ -147,9 +146,9 @@ async def test_next_when_frozen_and_when_nothing_is_left(governed: Path) -> None
     freeze.freeze(governed, "human:ops@example.com", "incident")
     assert "error[FROZEN]" in error(await call(governed, "next"))
     freeze.unfreeze(governed, "human:ops@example.com")
-    assert ok(await call(governed, "next", {"actor": "agent:a"}))["ticket"]["id"] == "T1"
-    assert ok(await call(governed, "next", {"actor": "agent:b"}))["ticket"]["id"] == "T2"
-    assert "error[NO_TICKET]" in error(await call(governed, "next", {"actor": "agent:c"}))
+    assert ok(await call(governed, "next", actor="agent:a"))["ticket"]["id"] == "T1"
+    assert ok(await call(governed, "next", actor="agent:b"))["ticket"]["id"] == "T2"
+    assert "error[NO_TICKET]" in error(await call(governed, "next", actor="agent:c"))
 
 
 @pytest.mark.anyio
@@ -165,11 +164,34 @@ async def test_a_refused_finish_is_an_error_naming_the_paths(governed: Path) -> 
 
 
 @pytest.mark.anyio
-async def test_actor_comes_from_the_server_unless_a_call_names_one(governed: Path) -> None:
+async def test_the_actor_and_repository_are_the_servers_and_no_call_changes_them(
+    governed: Path, tmp_path: Path
+) -> None:
     assert ok(await call(governed, "next", actor="agent:server"))["lease"]["holder"] == "agent:server"
-    named = ok(await call(governed, "next", {"actor": "agent:named"}, actor="agent:server"))
-    assert named["lease"]["holder"] == "agent:named"
-    assert "error[INVALID_ACTOR]" in error(await call(governed, "next", {"actor": "bad actor"}))
+    async with Client(build(governed, A), raise_exceptions=True) as client:
+        tools = (await client.list_tools()).tools
+    assert all({"actor", "repo"}.isdisjoint(t.input_schema.get("properties", {})) for t in tools)
+    other = tmp_path / "other"
+    other.mkdir()
+    result = await call(
+        governed, "ticket_create", {"title": "x", "scope": ["**"], "actor": "human:boss", "repo": str(other)}
+    )
+    if not result.is_error:  # extra arguments are ignored: the ticket is the server's agent's, in its repository
+        assert result.structured_content["created_by"] == A
+    assert not list(other.iterdir())
+
+
+@pytest.mark.anyio
+async def test_a_server_outside_a_repository_says_so(tmp_path: Path) -> None:
+    assert "error[NOT_A_REPOSITORY]" in error(await call(tmp_path, "status"))
+
+
+@pytest.mark.anyio
+async def test_a_human_name_is_refused_and_the_default_is_the_clients_agent(governed: Path) -> None:
+    assert "error[NOT_ALLOWED]" in error(await call(governed, "next", actor="human:boss@example.com"))
+    assert "error[INVALID_ACTOR]" in error(await call(governed, "next", actor="bad actor"))
+    claimed = ok(await call(governed, "next", actor=None))
+    assert claimed["lease"]["holder"].startswith("agent:")  # agent:<the client's name>
 
 
 @pytest.mark.anyio

@@ -223,15 +223,28 @@ def test_an_attack_from_inside_the_sandbox_changes_nothing_trusted(
     assert before.changes() == []  # stopped by the sandbox: nothing it reached was writable
 
 
+# Cases a second layer stops too: without the sandbox, exo refuses a human's name in a process
+# marked as an agent's (`exo run` marks its command), so these fail with NOT_ALLOWED either way.
+IDENTITY = {"finish-as-human", "ticket-create-as-human"}
+
+
 @pytest.mark.parametrize(("case", "command"), ATTACKS, ids=[c for c, _ in ATTACKS])
 def test_each_attack_would_work_without_the_sandbox(agent: tuple[Path, str], case: str, command: str) -> None:
     """The control: the same command run by a human with --no-sandbox does change something, so
-    each case above measures the sandbox and not a command that does nothing."""
+    each case above measures the sandbox and not a command that does nothing — except where the
+    identity layer stops it as well, which this says."""
     root, sid = agent
     before = Trusted(root, sid)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    exo("run", "--no-sandbox", "--", "sh", "-c", command, cwd=root, env={"PATH": path})
-    assert before.changes() != []
+    done = exo("run", "--no-sandbox", "--", "sh", "-c", command, cwd=root, env={"PATH": path})
+    if case in IDENTITY:
+        assert before.changes() == [] and "error[NOT_ALLOWED]" in done.err and "runs under an agent" in done.err
+    else:
+        assert before.changes() != []
+
+
+def test_the_identity_cases_name_attacks_in_the_corpus() -> None:
+    assert {case for case, _ in ATTACKS} >= IDENTITY
 
 
 def test_the_attack_corpus_is_large_and_unique() -> None:

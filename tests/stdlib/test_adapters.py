@@ -61,7 +61,8 @@ def test_mcp_configs_register_exo_and_keep_other_servers(exo_repo: Path) -> None
     (exo_repo / ".mcp.json").write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}, "note": 1}))
     write_adapters(exo_repo)
     doc = json.loads((exo_repo / ".mcp.json").read_text())
-    assert doc == {"mcpServers": {"other": {"command": "x"}, "exo": {"command": "exo-mcp", "args": []}}, "note": 1}
+    exo_server = {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": "${EXO_ACTOR:-agent:claude-code}"}}
+    assert doc == {"mcpServers": {"other": {"command": "x"}, "exo": exo_server}, "note": 1}
     cursor = json.loads((exo_repo / ".cursor/mcp.json").read_text())
     assert cursor["mcpServers"]["exo"]["command"] == "exo-mcp"
     assert write_adapters(exo_repo).changed == []
