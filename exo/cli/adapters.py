@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import typer
+
 from .app import app
 from .common import ActorOpt, Context, JsonOpt, RepoOpt, run
 
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
 
 def _render(r: AdaptersResult | InstallSummary) -> str:
     lines = [f"changed   {p}" for p in r.changed] + [f"unchanged {p}" for p in r.unchanged]
+    for warning in getattr(r, "warnings", []):
+        typer.echo(f"WARNING: {warning}", err=True)
     return "\n".join(lines)
 
 

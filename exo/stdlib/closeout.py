@@ -30,7 +30,7 @@ from exo.kernel import (
 from exo.kernel.fs import file_lock
 from exo.kernel.layout import LOCK
 
-from . import checks, drift, git, history, records, runtime, tickets, worktree
+from . import checks, drift, git, history, records, runtime, sandbox, tickets, worktree
 from .records import Handoff, SessionRecord
 from .runtime import OpenSession
 from .sessions import Progress, SessionView, own_session, view
@@ -175,6 +175,7 @@ def _commit_and_release(
     commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))
     release_lock(root, session.lease)
     passed_on = _pass_on(root, session, record.handoff, record.ended_at)
+    sandbox.claude_leave(root, session)
     runtime.close(root, session)
     return FinishResult(
         ok=True,

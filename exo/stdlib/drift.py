@@ -283,7 +283,9 @@ def _line_counts(root: Path, base: str, files: list[str], state: worktree.State)
 def _exo_own(root: Path, session: OpenSession, fence: Fence) -> set[str]:
     """Paths exo itself wrote for this session: its records, and .exo files it wrote meanwhile
     (only while their content is still exactly what exo wrote)."""
-    own = set(fence.exo_paths)
+    from .sandbox import claude_owned
+
+    own = set(fence.exo_paths) | claude_owned(root, session)
     for path, digest in session.exo_writes.items():
         try:
             if hashlib.sha256(read_regular(root / path)).hexdigest() == digest:

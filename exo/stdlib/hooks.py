@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -113,13 +114,21 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
         writes, bypass = reading.writes, reading.bypass
         if not writes and not bypass:
             return None  # writes nothing exo governs, wherever it runs: normal permissions apply
+    elif tool.startswith("mcp__"):
+        server, _, name = tool[5:].partition("__")
+        if server == "exo" or _reads_only(name):
+            return None  # exo's own tools are the broker; a tool named for reading writes nothing
+        writes = [("write", p) for p in _mcp_paths(tool_input)]
+        bypass = []
+        if not writes:
+            return f"exo cannot tell which paths {tool} writes, so it is blocked in a governed session"
     else:
         return f"exo does not know the tool {tool!r}; it only decides Write, Edit, MultiEdit, NotebookEdit and Bash"
     root = find_root(cwd)
     if root is None:
         return f"{cwd} is not inside a git repository governed by exo"
     if bypass:
-        return "; ".join(bypass) + " (commits must go through exo's hooks)"
+        return "; ".join(bypass)
     session = open_session(root)
     if session is None:
         return START_HINT
@@ -127,10 +136,46 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
     gov = load_governance(root)
     for operation, path in writes:
         target = path if os.path.isabs(path) else os.path.join(cwd, path)
+        if operation == "mkdir":  # a directory is the session's to make if files in it are
+            operation, target = "write", os.path.join(target, "x")
         decision = check_action(gov, session.fence, Action(session.actor, operation, target))
         if not decision.allowed:
             return f"fence [{decision.rule}]: {decision.reason}"
     return None
+
+
+_READ_VERBS = frozenset(
+    {"read", "get", "list", "search", "find", "view", "show", "stat", "info", "tree", "query", "fetch"}
+    | {"describe", "count", "exists", "check"}
+)
+_PATH_KEYS = frozenset(
+    {"path", "paths", "file", "files", "file_path", "filepath", "filename", "notebook_path", "uri"}
+    | {"destination", "dest", "target", "source", "new_path", "old_path", "directory", "dir"}
+)
+
+
+def _reads_only(name: str) -> bool:
+    """Whether an MCP tool's name says it only reads (`read_file`, `list_directory`, `getInfo`)."""
+    first = re.split(r"[_\-.]|(?<=[a-z])(?=[A-Z])", name, maxsplit=1)[0].lower()
+    return first in _READ_VERBS
+
+
+def _mcp_paths(tool_input: dict[str, Any]) -> list[str]:
+    """The paths an MCP tool's arguments name, at any depth (strings, lists of strings, file:// URIs)."""
+    out: list[str] = []
+    stack: list[Any] = [tool_input]
+    while stack and len(out) < 1000:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(key, str) and key.lower() in _PATH_KEYS:
+                    values = value if isinstance(value, list) else [value]
+                    out += [v.removeprefix("file://") for v in values if isinstance(v, str) and v]
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
 
 
 def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:

@@ -8,6 +8,7 @@ carrying a marker, so install and uninstall recognise their own scripts; a forei
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,17 @@ GIT_HOOKS = ("pre-commit", "prepare-commit-msg")
 CHAINED = ".exo-chained"
 CLAUDE_SETTINGS = ".claude/settings.json"
 CURSOR_HOOKS = ".cursor/hooks.json"
+# Every tool that can write: the file tools, the shell, and every MCP server's tools (the hook lets
+# exo's own through and decides which of the others write).
+CLAUDE_WRITERS = "Write|Edit|MultiEdit|NotebookEdit|Bash|mcp__.*"
 CLAUDE_EVENTS = {
-    "PreToolUse": ("Write|Edit|MultiEdit|NotebookEdit|Bash", "exo hook claude pre-tool-use"),
-    "SessionStart": ("startup|resume|clear|compact", "exo hook claude session-start"),
-    "Stop": (None, "exo hook claude stop"),
-    "SessionEnd": (None, "exo hook claude session-end"),
+    "PreToolUse": (CLAUDE_WRITERS, "hook claude pre-tool-use"),
+    "SessionStart": ("startup|resume|clear|compact", "hook claude session-start"),
+    "Stop": (None, "hook claude stop"),
+    "SessionEnd": (None, "hook claude session-end"),
 }
-CURSOR_EVENTS = {"preToolUse": "exo hook cursor pre-tool-use", "beforeShellExecution": "exo hook cursor before-shell"}
+CURSOR_EVENTS = {"preToolUse": "hook cursor pre-tool-use", "beforeShellExecution": "hook cursor before-shell"}
+_OURS = re.compile(r"(?:^|[/\s'\"])exo['\"]? hook (?:claude|cursor) [a-z-]+$|-m exo hook (?:claude|cursor) [a-z-]+$")
 
 TEMPLATE = """#!/bin/sh
 {marker} (`exo hook-install --uninstall` removes it and restores a chained hook)
@@ -83,9 +88,9 @@ def install(
         for name in GIT_HOOKS:
             (_remove_git_hook if uninstall else _install_git_hook)(hooks_dir(root), name, exe, result)
     if claude:
-        _merge_json(root / CLAUDE_SETTINGS, _claude_entries, uninstall, result)
+        _merge_json(root / CLAUDE_SETTINGS, lambda: _claude_entries(exe), uninstall, result)
     if cursor:
-        _merge_json(root / CURSOR_HOOKS, _cursor_entries, uninstall, result)
+        _merge_json(root / CURSOR_HOOKS, lambda: _cursor_entries(exe), uninstall, result)
     return result
 
 
@@ -126,21 +131,26 @@ def _ours(entry: Any) -> bool:
     commands = [h.get("command", "") for h in hooks if isinstance(h, dict)]
     if isinstance(entry, dict) and "command" in entry:
         commands.append(entry["command"])
-    return any(isinstance(c, str) and c.startswith("exo hook ") for c in commands)
+    return any(isinstance(c, str) and _OURS.search(c) for c in commands)
 
 
-def _claude_entries() -> dict[str, list[dict[str, Any]]]:
+def _claude_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
+    """Absolute commands (a hook that cannot start is a non-blocking error to Claude Code), and the
+    PreToolUse hook fails closed: if it cannot run, the tool call is blocked (`onFailure`)."""
     out = {}
     for event, (matcher, command) in CLAUDE_EVENTS.items():
-        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": 30}]}
+        hook: dict[str, Any] = {"type": "command", "command": f"{exe} {command}", "timeout": 30}
+        if event == "PreToolUse":
+            hook["onFailure"] = "block"
+        entry: dict[str, Any] = {"hooks": [hook]}
         if matcher:
             entry = {"matcher": matcher, **entry}
         out[event] = [entry]
     return out
 
 
-def _cursor_entries() -> dict[str, list[dict[str, Any]]]:
-    return {event: [{"command": command}] for event, command in CURSOR_EVENTS.items()}
+def _cursor_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
+    return {event: [{"command": f"{exe} {command}", "failClosed": True}] for event, command in CURSOR_EVENTS.items()}
 
 
 def _merge_json(path: Path, entries: Any, uninstall: bool, result: InstallResult) -> None:
@@ -164,6 +174,7 @@ class InstallSummary(BaseModel):
 
     changed: list[str] = Field(description="Files created or rewritten.")
     unchanged: list[str] = Field(description="Files already as they should be.")
+    warnings: list[str] = Field(default_factory=list, description="Configured commands that do not resolve here.")
 
 
 def install_all(root: Path) -> InstallSummary:
@@ -178,4 +189,22 @@ def install_all(root: Path) -> InstallSummary:
     return InstallSummary(
         changed=init.created + lock + hooks.changed + written.changed,
         unchanged=init.kept + hooks.unchanged + written.unchanged,
+        warnings=unresolved(exo_command()),
     )
+
+
+def unresolved(exe: str) -> list[str]:
+    """What the configured commands need but this machine does not have: exo's own executable
+    (the hooks run it by absolute path) and `exo-mcp` on PATH (the MCP configs name it)."""
+    import shlex
+    import shutil
+
+    out = []
+    program = shlex.split(exe)[0]
+    if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+        out.append(f"the hooks run {program}, which is not an executable file here")
+    if shutil.which("exo-mcp") is None:
+        beside = Path(program).parent / "exo-mcp"
+        where = f" (it is at {beside}: put {beside.parent} on PATH)" if beside.exists() else ""
+        out.append(f"exo-mcp is not on PATH, so the MCP configs cannot start it{where}")
+    return out

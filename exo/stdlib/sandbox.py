@@ -15,6 +15,7 @@ enforced by the agent hooks and at finish, not here (docs/security.md).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -24,11 +25,12 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from exo.kernel import Action, InputError, StateError, check_action, load_governance
-from exo.kernel.fs import git_common_dir, state_dir, worktree_git_dir
+from exo.kernel.fs import atomic_write, git_common_dir, read_file, state_dir, worktree_git_dir
 from exo.kernel.layout import EXO_DIR
 
 from .runtime import OpenSession, fence_of
@@ -75,14 +77,108 @@ def plan(root: Path, session: OpenSession, temp: Path) -> Plan:
     own = worktree_git_dir(root).resolve()
     prepare(root)
     writable = sorted({p for p in places if p is not None} | {common, own})
+    shown = tuple(p for p in _readonly(root, writes) if _under_any(p, writable))
+    return Plan(root, tuple(writable), shown, temp)
+
+
+def _readonly(root: Path, writes: Callable[[str], bool]) -> list[Path]:
+    """What stays read-only however much of the worktree is writable: git's settings and exo's
+    state, and every top-level entry the fence refuses (protected and out-of-scope paths)."""
+    common, own = git_common_dir(root).resolve(), worktree_git_dir(root).resolve()
     readonly = {common / name for name in GIT_READONLY} | {root / EXO_DIR}
     for gitdir in [own, *sorted((common / "worktrees").glob("*"))]:
         readonly |= {gitdir / name for name in WORKTREE_READONLY}
-    with os.scandir(root) as entries:  # what the fence refuses at the top: protected and out-of-scope entries
+    with os.scandir(root) as entries:
         readonly |= {root / e.name for e in entries if not writes(f"{e.name}/x" if _is_dir(e) else e.name)}
     readonly -= {common, own, root / ".git"} if (root / ".git").is_dir() else {common, own}
-    shown = tuple(sorted(p for p in readonly if os.path.lexists(p) and _under_any(p, writable)))
-    return Plan(root, tuple(writable), shown, temp)
+    return sorted(p for p in readonly if os.path.lexists(p))
+
+
+# --- Claude Code's own sandbox, compiled from the same fence
+
+CLAUDE_LOCAL = ".claude/settings.local.json"  # machine-local settings: absolute paths belong here
+
+
+def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
+    """Claude Code's `sandbox` settings for the session: its Bash commands (and their children)
+    run under bubblewrap or Seatbelt, unable to write what exo's own sandbox keeps read-only;
+    never without it (`failIfUnavailable`, no unsandboxed escape hatch)."""
+    root = root.resolve()
+    fence = fence_of(session)
+    gov = load_governance(root)
+
+    def writes(rel: str) -> bool:
+        return check_action(gov, fence, Action(session.actor, "write", rel)).allowed
+
+    prepare(root)
+    deny = ["/" + str(p) for p in _readonly(root, writes)]  # `//` is an absolute path to Claude Code
+    return {
+        "enabled": True,
+        "failIfUnavailable": True,
+        "allowUnsandboxedCommands": False,
+        "autoAllowBashIfSandboxed": True,
+        "filesystem": {"denyWrite": deny},
+    }
+
+
+def claude_enter(root: Path, session: OpenSession) -> bool:
+    """Write the session's sandbox into Claude Code's local settings, where exo's Claude hooks are
+    installed. The file's bytes before and after are kept in the runtime directory: drift does not
+    count exo's own write, and `claude_leave` puts the file back as it was."""
+    from . import install, jsonfile
+
+    shared = read_file(root / install.CLAUDE_SETTINGS)
+    if shared is None or b"hook claude pre-tool-use" not in shared:
+        return False
+    path = root / CLAUDE_LOCAL
+    before = read_file(path)
+    settings = claude_settings(root, session)
+
+    def enter(doc: dict[str, Any]) -> None:
+        doc["sandbox"] = settings
+
+    jsonfile.edit(path, enter)
+    after = read_file(path) or b""
+    kept = {"before": None if before is None else before.hex(), "after": after.hex()}
+    _kept(root, session).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(_kept(root, session), json.dumps(kept).encode())
+    return True
+
+
+def claude_owned(root: Path, session: OpenSession) -> set[str]:
+    """{CLAUDE_LOCAL} while it holds exactly what `claude_enter` wrote (exo's write, not drift)."""
+    kept = _kept_doc(root, session)
+    if kept is None or (read_file(root / CLAUDE_LOCAL) or b"").hex() != kept.get("after"):
+        return set()
+    return {CLAUDE_LOCAL}
+
+
+def claude_leave(root: Path, session: OpenSession) -> None:
+    """Put Claude Code's local settings back as they were, unless someone changed them since."""
+    kept = _kept_doc(root, session)
+    if kept is None:
+        return
+    path = root / CLAUDE_LOCAL
+    if CLAUDE_LOCAL in claude_owned(root, session):
+        before = kept.get("before")
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write(path, bytes.fromhex(str(before)))
+    _kept(root, session).unlink(missing_ok=True)
+
+
+def _kept(root: Path, session: OpenSession) -> Path:
+    return state_dir(root) / "claude-sandbox" / f"{session.sid}.json"
+
+
+def _kept_doc(root: Path, session: OpenSession) -> dict[str, Any] | None:
+    try:
+        raw = read_file(_kept(root, session))
+        doc = json.loads(raw) if raw is not None else None
+    except (ValueError, StateError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def prepare(root: Path) -> None:

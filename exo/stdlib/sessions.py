@@ -5,6 +5,7 @@ Every state change is an audit event in the session's own stream (`.exo/audit/<s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
@@ -134,6 +135,7 @@ def start(
         session = _open(root, ticket, actor, task, base, lease, gov.lock_sha256, _pinned(root, ticket, gov, config), at)
         session.exo_writes = {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in recovered}
         runtime.bind(root, session)
+        sandbox.claude_enter(root, session)
         append_audit(
             root,
             session.sid,
@@ -222,6 +224,8 @@ def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> list
         written = [*records.write(root, record), f"{AUDIT_DIR}/{session.sid}.jsonl"]
     except ExoError:
         written = []  # its stream is damaged: audit verify reports it; the lease is what matters
+    with contextlib.suppress(ExoError, OSError):  # the dead session's worktree may be gone
+        sandbox.claude_leave(Path(session.worktree), session)
     runtime.close(root, session)
     return written
 

@@ -89,7 +89,7 @@ def _read_one(words: list[str], reading: Reading) -> None:
     if name == "git":
         _read_git(args, reading)
     elif name in _WRITERS_ALL:
-        operation = "delete" if name in _DELETERS else "write"
+        operation = "delete" if name in _DELETERS else "mkdir" if name == "mkdir" else "write"
         reading.writes += [(operation, path) for path in operands]
     elif name in _WRITERS_LAST and len(operands) >= 2:
         reading.writes.append(("write", operands[-1]))
@@ -108,9 +108,19 @@ def _read_one(words: list[str], reading: Reading) -> None:
                 reading.writes.append(("write", path))
 
 
+_GIT_VALUED = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--config-env"}
+_CONFIG_READS = {"--get", "--get-all", "--get-regexp", "--get-urlmatch", "--list", "-l", "get", "list"}
+
+
 def _read_git(args: list[str], reading: Reading) -> None:
-    verbs = [a for a in args if not a.startswith("-")]
-    verb = verbs[0] if verbs else ""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):  # global options before the verb, some with a value
+        rest = rest[2:] if rest[0] in _GIT_VALUED else rest[1:]
+    verb = rest[0] if rest else ""
+    if verb == "config":
+        operands = [a for a in rest[1:] if not a.startswith("-")]
+        if not any(a in _CONFIG_READS for a in rest[1:]) and (len(operands) >= 2 or len(rest) > len(operands) + 1):
+            reading.bypass.append("git config changes settings that can run code on a human's next git command")
     if "--no-verify" in args:
         reading.bypass.append(f"git {verb} --no-verify skips the governance hooks")
     if verb == "commit" and any(a.startswith("-") and not a.startswith("--") and "n" in a[1:] for a in args):

@@ -353,3 +353,39 @@ def test_a_settings_file_git_would_read_is_moved_aside_by_the_supervisor(agent: 
     assert "sandbox.intrusion" in events
     git(root, "status")  # the human's next git command
     assert not Path(PWNED).exists()
+
+
+def test_claude_codes_sandbox_follows_the_session(governed: Path) -> None:
+    """Session start writes Claude Code's sandbox from the fence into its machine-local settings
+    (where exo's Claude hooks are installed); finish puts the file back exactly as it was."""
+    install.install(governed, git_hooks=True, claude=True, cursor=False, exe=EXE)
+    git(governed, "add", "-A")
+    git(governed, "commit", "-qm", "hooks")
+    local = governed / ".claude/settings.local.json"
+    local.write_text('{"model": "mine",  "sandbox": {"enabled": false}}\n')  # the user's own, oddly spaced
+    original = local.read_bytes()
+    sessions.start(governed, A, ticket_id="T1")
+    settings = json.loads(local.read_text())
+    assert settings["model"] == "mine" and settings["sandbox"]["failIfUnavailable"] is True
+    deny = settings["sandbox"]["filesystem"]["denyWrite"]
+    real = governed.resolve()
+    for protected in (".exo", ".git/config", ".git/hooks", ".git/exo", ".claude"):
+        assert f"/{real / protected}" in deny  # `//` + absolute path
+    assert f"/{real / 'src'}" not in deny
+    from exo.stdlib import closeout
+
+    assert closeout.finish(governed, A, summary="nothing").ok  # exo's own write is not drift
+    assert local.read_bytes() == original
+
+
+def test_an_edit_to_claude_codes_settings_during_a_session_is_drift(governed: Path) -> None:
+    install.install(governed, git_hooks=True, claude=True, cursor=False, exe=EXE)
+    git(governed, "add", "-A")
+    git(governed, "commit", "-qm", "hooks")
+    sessions.start(governed, A, ticket_id="T1")
+    local = governed / ".claude/settings.local.json"
+    local.write_text('{"sandbox": {"enabled": false}}\n')  # the agent switches the sandbox off
+    from exo.stdlib import closeout
+
+    result = closeout.finish(governed, A, summary="x")
+    assert not result.ok and ".claude/settings.local.json" in {v.path for v in result.drift.violations}

@@ -219,8 +219,9 @@ def test_sec5_junk_denies(working: Path, raw: str, monkeypatch: pytest.MonkeyPat
 
 
 def test_sec5_unknown_tools_and_events_deny(working: Path) -> None:
-    for name in ("Read", "WebFetch", "mcp__other__write", "Task"):
+    for name in ("Read", "WebFetch", "Task"):
         assert "does not know the tool" in denied(call("claude", "pre-tool-use", tool(working, name, {"x": 1})))
+    assert "cannot tell which paths" in denied(call("claude", "pre-tool-use", tool(working, "mcp__other__write", {})))
     assert call("claude", "post-tool-use", tool(working, "Write", {}))[0] == 2
     assert call("cursor", "after-file-edit", {})[0] == 2
     assert call("copilot", "pre-tool-use", {})[0] == 2
@@ -252,3 +253,43 @@ def test_read_only_bash_outside_any_repository_is_not_denied(tmp_path: Path) -> 
     allowed(call("claude", "pre-tool-use", payload))
     writing = {**tool(tmp_path, "Bash", {"command": "echo x > out.txt"}), "cwd": str(tmp_path)}
     assert "not inside a git repository" in denied(call("claude", "pre-tool-use", writing))
+
+
+MCP_CALLS = [
+    ("mcp__fs__write_file", {"path": "docs/x.md", "content": "x"}, "deny"),
+    ("mcp__fs__write_file", {"path": "src/x.py", "content": "x"}, "allow"),
+    ("mcp__fs__edit_file", {"path": "src/ok.py", "edits": []}, "allow"),
+    ("mcp__fs__move_file", {"source": "src/a.py", "destination": "docs/a.py"}, "deny"),
+    ("mcp__fs__create_directory", {"path": ".git/hooks/x"}, "deny"),
+    ("mcp__fs__write_file", {"path": "file://" + "/etc/passwd", "content": "x"}, "deny"),
+    ("mcp__fs__write_file", {"options": {"nested": {"file_path": ".exo/CONSTITUTION.md"}}}, "deny"),
+    ("mcp__fs__writeMany", {"files": ["src/a.py", "README.md"]}, "deny"),
+    ("mcp__fs__upload", {"blob": "x"}, "deny"),  # no path it can see: blocked, not guessed
+    ("mcp__fs__read_file", {"path": "docs/x.md"}, "allow"),
+    ("mcp__fs__list_directory", {"path": "/"}, "allow"),
+    ("mcp__fs__getInfo", {"path": ".git/config"}, "allow"),
+    ("mcp__exo__session_finish", {"summary": "x"}, "allow"),  # exo's own tools: the broker decides
+]
+
+
+@pytest.mark.parametrize(("name", "args", "verdict"), MCP_CALLS, ids=[f"{n}-{v}" for n, _, v in MCP_CALLS])
+def test_other_mcp_servers_tools_are_fenced_by_the_paths_they_name(
+    working: Path, name: str, args: dict[str, Any], verdict: str
+) -> None:
+    result = call("claude", "pre-tool-use", tool(working, name, args))
+    if verdict == "allow":
+        allowed(result)
+    else:
+        denied(result)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["git config core.fsmonitor 'touch x'", "git -C . config alias.st '!sh'", "git config --unset core.hooksPath"],
+)
+def test_git_config_changes_are_denied_early(working: Path, command: str) -> None:
+    assert "git config" in denied(call("claude", "pre-tool-use", tool(working, "Bash", {"command": command})))
+
+
+def test_git_config_reads_are_allowed(working: Path) -> None:
+    allowed(call("claude", "pre-tool-use", tool(working, "Bash", {"command": "git config --get user.email"})))

@@ -138,11 +138,13 @@ def test_claude_and_cursor_configs_are_merged_without_losing_user_keys(governed:
     assert merged["model"] == "opus"
     pre = merged["hooks"]["PreToolUse"]
     assert pre[0]["hooks"][0]["command"] == "mine" and len(pre) == 2
-    assert pre[1]["matcher"] == "Write|Edit|MultiEdit|NotebookEdit|Bash"
+    assert pre[1]["matcher"] == "Write|Edit|MultiEdit|NotebookEdit|Bash|mcp__.*"  # other servers' tools too
+    ours = pre[1]["hooks"][0]
+    assert ours["command"] == f"{EXE} hook claude pre-tool-use" and ours["onFailure"] == "block"  # fails closed
     assert {"SessionStart", "Stop", "SessionEnd"} <= set(merged["hooks"])
     cursor = json.loads((governed / ".cursor/hooks.json").read_text())
     assert cursor["version"] == 1 and cursor["hooks"]["beforeShellExecution"] == [
-        {"command": "exo hook cursor before-shell"}
+        {"command": f"{EXE} hook cursor before-shell", "failClosed": True}
     ]
     install.install(governed, git_hooks=False, claude=True, cursor=True, exe=EXE, uninstall=True)
     assert json.loads(settings.read_text()) == user

@@ -1,0 +1,156 @@
+"""The real Claude Code CLI, run against a loopback stand-in for the model API that replays
+scripted tool calls: Claude Code itself runs exo's hooks, exo's MCP server and another MCP
+server's tools, exactly as it does for a user. Pinned: CLAUDE_CODE below; `.ci/run` installs it,
+and so does this module when it is missing (npm, into .ci/harness/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exo.stdlib import sessions
+from tests.conftest import exo, git
+from tests.harness.standin import StandIn
+
+pytestmark = pytest.mark.heavy
+
+CLAUDE_CODE = "2.1.332"
+HARNESS = Path(__file__).parents[2] / ".ci" / "harness"
+FS_SERVER = Path(__file__).parent / "fs_server.py"
+BIN = Path(sys.executable).parent
+PWNED = "/tmp/exo-claude-code-pwned"
+
+
+@pytest.fixture(scope="module")
+def claude() -> Path:
+    exe = HARNESS / "node_modules" / ".bin" / "claude"
+    if not exe.exists():
+        npm = shutil.which("npm")
+        assert npm, "the Claude Code tests need npm (Node.js) to install @anthropic-ai/claude-code"
+        spec = f"@anthropic-ai/claude-code@{CLAUDE_CODE}"
+        subprocess.run([npm, "install", "--prefix", str(HARNESS), "--no-audit", "--no-fund", spec], check=True)
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60).stdout
+    assert version.startswith(CLAUDE_CODE), version
+    return exe
+
+
+def path_without_exo() -> str:
+    return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "exo").exists())
+
+
+def run_claude(claude: Path, root: Path, script: list[tuple[str, dict[str, Any]]], *, path: str) -> StandIn:
+    """`claude -p` in `root` with exo's project settings and MCP configs, as a user runs it."""
+    fs = {"mcpServers": {"fs": {"command": sys.executable, "args": [str(FS_SERVER)]}}}
+    (root.parent / "fs.json").write_text(json.dumps(fs))
+    env = {
+        **os.environ,
+        "PATH": path,
+        "ANTHROPIC_API_KEY": "sk-loopback",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        **({"IS_SANDBOX": "1"} if os.geteuid() == 0 else {}),  # root may skip permission prompts only so
+    }
+    with StandIn(script) as standin:
+        env["ANTHROPIC_BASE_URL"] = standin.url
+        argv = [str(claude), "-p", "go", "--output-format", "stream-json", "--verbose"]
+        argv += [
+            "--dangerously-skip-permissions",
+            "--mcp-config",
+            str(root / ".mcp.json"),
+            str(root.parent / "fs.json"),
+        ]
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return standin
+
+
+@pytest.fixture
+def project(governed: Path) -> Path:
+    """A governed repository after `exo install`, as a user commits it, with .git hooks in place."""
+    assert exo("install", cwd=governed, env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}).code == 0
+    git(governed, "add", "-A")
+    git(governed, "commit", "-qm", "install exo")
+    Path(PWNED).unlink(missing_ok=True)
+    return governed
+
+
+def test_claude_code_works_inside_the_fence_and_is_stopped_outside_it(claude: Path, project: Path) -> None:
+    root = project
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("mcp__exo__next", {}),
+        ("mcp__exo__session_start", {"ticket_id": "T1", "task": "an in-fence file"}),
+        ("Write", {"file_path": str(root / "src/ok.py"), "content": "ok = True\n"}),
+        ("Write", {"file_path": str(root / "docs/out.md"), "content": "out of the fence\n"}),
+        ("Bash", {"command": "echo x > docs/shell.md"}),
+        ("mcp__fs__write_file", {"path": "docs/mcp.md", "content": "through another server\n"}),
+        ("Bash", {"command": f"git config core.fsmonitor 'touch {PWNED}'"}),
+        ("Bash", {"command": "exo unfreeze --actor human:boss@example.com; echo exit=$?"}),
+        ("Bash", {"command": "git add src/ok.py && git commit -qm 'ok' && git log -1 --format=%B"}),
+        # what the shell reader cannot see, Claude Code's own sandbox (compiled by exo) stops
+        ("Bash", {"command": "python3 -c \"import os; os.system('ech'+'o x >> READ'+'ME.md')\""}),
+        ("Bash", {"command": "sh -c \"$(printf 'git conf%s core.fsmonitor x' ig)\"; echo rc=$?"}),
+        ("Bash", {"command": "mkdir -p src/pkg && echo 'y = 2' > src/pkg/y.py && echo wrote"}),
+        ("mcp__exo__session_finish", {"summary": "an in-fence file, through the real harness"}),
+    ]
+    readme = (root / "README.md").read_text()
+    standin = run_claude(claude, root, script, path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    said = [standin.result_text(step) for step in range(len(script))]
+    assert json.loads(said[0])["lease"]["holder"] == "agent:claude-code"  # .mcp.json's EXO_ACTOR, expanded
+    assert "## Your fence" in json.loads(said[1])["bootstrap"]
+    assert (root / "src/ok.py").read_text() == "ok = True\n"
+    for step, path in ((3, "docs/out.md"), (4, "docs/shell.md"), (5, "docs/mcp.md")):
+        assert not (root / path).exists(), (path, said[step])
+        assert "hook error: exo: fence [exo:scope]" in said[step], said[step]
+    assert "git config" in said[6]
+    assert subprocess.run(["git", "config", "--get-all", "core.fsmonitor"], cwd=root).returncode == 1
+    assert "NOT_ALLOWED" in said[7] and "CLAUDECODE" in said[7], said[7]  # the harness marks its shell
+    assert "Exo-Actor: agent:claude-code" in said[8] and "Exo-Session:" in said[8], said[8]
+    assert "Read-only file system" in said[9] and (root / "README.md").read_text() == readme, said[9]
+    assert "could not lock config file" in said[10], said[10]
+    assert "wrote" in said[11] and (root / "src/pkg/y.py").exists(), said[11]  # in the fence, it works
+    assert json.loads(said[12])["outcome"] == "finished", said[12]
+    assert not (root / ".claude/settings.local.json").exists()  # the session's sandbox is gone with it
+    assert sessions.status(root).current is None
+    assert exo("doctor", cwd=root).code == 0
+    assert not Path(PWNED).exists()
+
+
+def test_without_exo_on_the_path_the_hooks_still_decide(claude: Path, project: Path) -> None:
+    """The README's `.venv` install leaves exo off Claude Code's PATH: the hooks name exo by its
+    absolute path, so writes are still fenced."""
+    root = project
+    sessions.start(root, "agent:claude-code", ticket_id="T1")
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("Write", {"file_path": str(root / "docs/out.md"), "content": "x\n"}),
+        ("Bash", {"command": "echo x > docs/shell.md"}),
+        ("mcp__fs__write_file", {"path": "docs/mcp.md", "content": "x\n"}),
+        ("Write", {"file_path": str(root / "src/in.py"), "content": "x = 1\n"}),
+    ]
+    standin = run_claude(claude, root, script, path=path_without_exo())
+    assert [p for p in ("docs/out.md", "docs/shell.md", "docs/mcp.md") if (root / p).exists()] == []
+    assert all("exo: fence [exo:scope]" in standin.result_text(step) for step in range(3))  # exo decided
+    assert (root / "src/in.py").exists(), standin.result_text(3)
+
+
+def test_a_hook_that_cannot_run_blocks_the_call(claude: Path, project: Path) -> None:
+    """Fail closed: a PreToolUse hook whose command does not exist blocks instead of letting through."""
+    root = project
+    sessions.start(root, "agent:claude-code", ticket_id="T1")
+    settings = root / ".claude/settings.json"
+    doc = json.loads(settings.read_text())
+    for entry in doc["hooks"]["PreToolUse"]:
+        for hook in entry["hooks"]:
+            hook["command"] = "/nonexistent/exo hook claude pre-tool-use"
+    settings.write_text(json.dumps(doc))
+    script: list[tuple[str, dict[str, Any]]] = [("Write", {"file_path": str(root / "src/in.py"), "content": "x\n"})]
+    standin = run_claude(claude, root, script, path=path_without_exo())
+    assert not (root / "src/in.py").exists(), standin.result_text(0)
+    assert "hook" in standin.result_text(0).lower()  # blocked by the hook that could not run
