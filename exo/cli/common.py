@@ -74,7 +74,7 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
     except ExoError as exc:
         fail(exc, as_json)
     except OSError as exc:  # a filesystem state nobody foresaw: still a coded error, not a traceback
-        fail(_os_error(exc), as_json)
+        fail(os_error(exc), as_json)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -101,7 +101,7 @@ BROKERED = {
 }
 
 
-def _os_error(exc: OSError) -> StateError:
+def os_error(exc: OSError) -> StateError:
     import errno
 
     where = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")

@@ -9,7 +9,7 @@ import typer
 from exo.kernel import ExoError
 
 from .app import app
-from .common import ActorOpt, Context, JsonOpt, RepoOpt, fail
+from .common import ActorOpt, Context, JsonOpt, RepoOpt, fail, os_error
 
 
 @app.command(
@@ -42,6 +42,8 @@ def run_(
         result = sandbox.run(ctx.root, ctx.actor, command or [], no_sandbox=no_sandbox)
     except ExoError as exc:
         fail(exc, json_)
+    except OSError as exc:  # e.g. the audit write of a run nested inside a sandbox
+        fail(os_error(exc), json_)
     if json_:
         typer.echo(result.model_dump_json(indent=2))
     else:

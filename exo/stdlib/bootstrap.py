@@ -78,8 +78,9 @@ def render(
         "",
         f"- You may write: {_patterns(ticket.scope.allow)}",
         *([f"- Excluded from that: {_globs(ticket.scope.deny)}"] if ticket.scope.deny else []),
-        "- Never (whatever the scope): .git/, .exo/, hook configuration (.claude/, .cursor/, .githooks/,"
-        " .pre-commit-config.yaml), .gitattributes, .gitmodules, CI workflows.",
+        "- Never (whatever the scope): .git/ and git settings, .exo/, agent and hook configuration (.claude/,"
+        " .cursor/, .mcp.json, .vscode/, AGENTS.md, CLAUDE.md, .husky/, lefthook, .pre-commit-config.yaml, ...),"
+        " CI and code owners (.github/, CODEOWNERS, ...), .gitattributes, .gitmodules.",
         f"- Budget: at most {budget.max_files} files and {budget.max_lines} changed lines.",
         f"- Lease: epoch {session.lease.epoch}, expires {session.lease.expires_at.isoformat(timespec='seconds')};"
         " renew it with `exo session-heartbeat` well before then.",

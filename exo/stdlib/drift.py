@@ -13,9 +13,11 @@ fingerprint from session start. Every state the session gave a path becomes one 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +32,9 @@ from .githooks import commit_policy, exempt_commit
 from .history import Entry
 from .runtime import Budget, OpenSession
 
-Kind = Literal["out_of_scope", "denied", "protected", "symlink", "invalid_path", "frozen", "budget", "hook_tamper"]
+Kind = Literal[
+    "out_of_scope", "denied", "protected", "symlink", "invalid_path", "frozen", "budget", "hook_tamper", "git_settings"
+]
 MAX_COUNT_BYTES = 8 << 20  # untracked files larger than this count as one line per 8 MiB read
 
 
@@ -101,6 +105,48 @@ def hooks_fingerprint(root: Path) -> dict[str, str]:
             for entry in sorted(directory.iterdir()):
                 if entry.is_file() and not entry.name.endswith(".sample"):
                     prints[f"{label}/{entry.name}"] = hashlib.sha256(read_regular(entry)).hexdigest()
+    return prints | git_settings(root)
+
+
+# Settings git reads that run a program, redirect where git looks, or change what it checks out.
+_RUNS_CODE = re.compile(
+    r"core\.(fsmonitor|sshcommand|pager|editor|askpass|gitproxy|attributesfile|excludesfile|worktree|bare"
+    r")|(filter|diff|merge)\..+|gpg\..*|alias\..+|include(if)?\..*|credential\..*|sequence\.editor"
+    r"|pager\..+|remote\..+\.(uploadpack|receivepack|vcs)|url\..+\.(insteadof|pushinsteadof)|extensions\..+"
+    r"|protocol\..*|uploadpack\..+|submodule\..+\.update|safe\.directory"
+)
+_GIT_FILES = ("info/attributes", "info/exclude", "info/sparse-checkout", "config.worktree", "commondir")
+
+
+def git_settings(root: Path) -> dict[str, str]:
+    """A fingerprint of the repository's git settings that run code (SPEC §12): the matching keys
+    of its config file (read as a file: nothing runs, no include is followed) and the files in
+    the git directories that git reads settings from."""
+    from exo.kernel.fs import git_common_dir, worktree_git_dir
+
+    common, own = git_common_dir(root), worktree_git_dir(root)
+    listed = git.run(root, "config", "--file", str(common / "config"), "--null", "--list", check=False)
+    values: dict[str, list[str]] = {}
+    for item in listed.split("\0"):
+        key, _, value = item.partition("\n")
+        if key and _RUNS_CODE.fullmatch(key.lower()):
+            values.setdefault(key.lower(), []).append(value)
+    prints = {"git:settings": "1"} | {
+        f"gitconfig:{key}": hashlib.sha256("\0".join(v).encode()).hexdigest() for key, v in values.items()
+    }
+    # Index entries git is told not to look at (skip-worktree `S`, assume-unchanged lower case):
+    # an edit to such a file is invisible to `git status`, so flagging one hides it from drift.
+    for entry in git.paths_z(root, "ls-files", "-v", "-z"):
+        tag, _, path = entry.partition(" ")
+        if tag == "S" or tag.islower():
+            prints[f"gitindex:{path}"] = tag
+    places = [(common, "common")] + ([(own, "worktree")] if own.resolve() != common.resolve() else [])
+    for gitdir, label in places:
+        for name in _GIT_FILES:
+            with contextlib.suppress(OSError):
+                data = read_regular(gitdir / name)
+                if data or name == "commondir":  # an empty settings file sets nothing (sandboxes leave them)
+                    prints[f"gitfile:{label}/{name}"] = hashlib.sha256(data).hexdigest()
     return prints
 
 
@@ -323,8 +369,19 @@ def _kind(gov: Governance, rule: str, full: Path) -> Kind:
 
 def _hook_tamper(before: dict[str, str], after: dict[str, str]) -> list[Violation]:
     out = []
+    if "git:settings" not in before:  # a session opened by an earlier version: its start has no such print
+        after = {k: v for k, v in after.items() if not k.startswith(("git:", "gitconfig:", "gitfile:", "gitindex:"))}
     for name in sorted(set(before) | set(after)):
-        if before.get(name) != after.get(name):
+        if name.startswith("gitindex:") and before.get(name) != after.get(name):
+            reason = "git was told not to look at this file (skip-worktree or assume-unchanged) during the session"
+            out.append(Violation(kind="git_settings", path=name.removeprefix("gitindex:"), reason=reason))
+        elif name.startswith(("gitconfig:", "gitfile:")) and before.get(name) != after.get(name):
+            what = "added" if name not in before else "removed" if name not in after else "changed"
+            shown = name.removeprefix("gitconfig:").replace("gitfile:common/", ".git/", 1)
+            shown = shown.replace("gitfile:worktree/", "git dir of this worktree: ", 1)
+            reason = f"a git setting that runs code or redirects git was {what} during the session"
+            out.append(Violation(kind="git_settings", path=shown, reason=reason))
+        elif before.get(name) != after.get(name):
             what = "added" if name not in before else "removed" if name not in after else "changed"
             shown = ".git/" + name if name.startswith("hooks/") else name.removeprefix("config:")
             shown = shown.replace("hooksPath/", "core.hooksPath:", 1)

@@ -44,6 +44,9 @@ def state(root: Path) -> State:
         head.setdefault(path, old)
         index.setdefault(path, old)
     untracked = git.paths_z(root, "ls-files", "-z", "--others", "--exclude-standard")
+    # git shows a nested repository only as its directory (`src/inner/`): name its `.git`, which no
+    # fence lets an agent make (its hooks and config would run when a human works in it)
+    untracked = [f"{p}.git" if p.endswith("/") and os.path.lexists(root / p / ".git") else p for p in untracked]
     for path in untracked:
         head.setdefault(path, None)
         index.setdefault(path, None)

@@ -219,8 +219,9 @@ def test_an_attack_from_inside_the_sandbox_changes_nothing_trusted(
 ) -> None:
     root, sid = agent
     before = Trusted(root, sid)
-    run(root, command)
+    _code, err = run(root, command)
     assert before.changes() == []  # stopped by the sandbox: nothing it reached was writable
+    assert "error[INTERNAL]" not in err  # exo fails with a code, never a crash
 
 
 # Cases a second layer stops too: without the sandbox, exo refuses a human's name in a process

@@ -251,3 +251,65 @@ def test_no_git_identity_is_caught_before_anything_is_sealed(governed: Path, mon
     assert getattr(caught.value, "code", None) == "IO_ERROR" and "identity" in str(caught.value)
     events = [json.loads(x)["event"] for x in audit_path(governed, sid).read_text().splitlines()]
     assert events == ["session.started"]
+
+
+SETTINGS_ATTACKS = [
+    ["config", "core.fsmonitor", "touch /tmp/exo-pwned"],
+    ["config", "core.sshCommand", "touch /tmp/exo-pwned"],
+    ["config", "core.pager", "touch /tmp/exo-pwned"],
+    ["config", "core.editor", "touch /tmp/exo-pwned"],
+    ["config", "core.attributesFile", "/tmp/attrs"],
+    ["config", "core.excludesFile", "/tmp/excludes"],
+    ["config", "alias.st", "!touch /tmp/exo-pwned"],
+    ["config", "gpg.program", "/tmp/exo-pwned"],
+    ["config", "filter.x.clean", "touch /tmp/exo-pwned"],
+    ["config", "diff.x.textconv", "touch /tmp/exo-pwned"],
+    ["config", "merge.x.driver", "touch /tmp/exo-pwned"],
+    ["config", "include.path", "/tmp/evil.config"],
+    ["config", "url./tmp/evil.insteadOf", "https://example.com/"],
+    ["config", "extensions.worktreeConfig", "true"],
+    ["config", "credential.helper", "!touch /tmp/exo-pwned"],
+]
+
+
+@pytest.mark.parametrize("setting", SETTINGS_ATTACKS, ids=[s[1] for s in SETTINGS_ATTACKS])
+def test_sec9_a_git_setting_that_runs_code_is_refused_at_finish(governed: Path, setting: list[str]) -> None:
+    start(governed)
+    git(governed, *setting)
+    assert refused(closeout.finish(governed, AGENT)) == {setting[1].lower(): "git_settings"}
+
+
+@pytest.mark.parametrize("name", ["info/attributes", "info/exclude", "info/sparse-checkout", "config.worktree"])
+def test_sec9_a_file_git_reads_settings_from_is_refused_at_finish(governed: Path, name: str) -> None:
+    start(governed)
+    target = governed / ".git" / name
+    target.parent.mkdir(exist_ok=True)
+    with target.open("a") as fh:
+        fh.write("* filter=x\n")
+    assert set(refused(closeout.finish(governed, AGENT)).values()) == {"git_settings"}
+
+
+def test_ordinary_git_config_changes_are_not_drift(governed: Path) -> None:
+    start(governed)
+    git(governed, "config", "branch.main.remote", "origin")  # what `git push -u` writes
+    git(governed, "config", "user.name", "Someone Else")
+    assert closeout.finish(governed, AGENT).ok
+
+
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_a_file_hidden_from_git_during_the_session_is_drift(governed: Path, flag: str) -> None:
+    """`git update-index --skip-worktree` hides an edit from `git status`: drift names the flag."""
+    start(governed)
+    (governed / "README.md").write_text("edited where git no longer looks\n")
+    git(governed, "update-index", flag, "README.md")
+    assert refused(closeout.finish(governed, AGENT)) == {"README.md": "git_settings"}
+
+
+def test_a_nested_repository_made_in_the_session_is_drift(governed: Path) -> None:
+    """`git init` inside the scope makes a `.git` of its own (hooks and config that run code when a
+    human works in it); git shows only the directory, drift names the `.git`."""
+    start(governed)
+    (governed / "src/inner").mkdir(parents=True)
+    git(governed / "src/inner", "init", "-q")
+    (governed / "src/inner/x.py").write_text("x = 1\n")
+    assert refused(closeout.finish(governed, AGENT)).get("src/inner/.git") == "protected"
