@@ -7,6 +7,7 @@ passed on. Any violation (unless a human accepts it) or failed check leaves the 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -27,7 +28,7 @@ from exo.kernel import (
     release_lock,
     seal_audit,
 )
-from exo.kernel.fs import file_lock
+from exo.kernel.fs import audit_path, file_lock, read_file
 from exo.kernel.layout import LOCK
 
 from . import checks, drift, git, history, records, runtime, sandbox, tickets, worktree
@@ -154,8 +155,9 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
                 now=at,
             )
         event = "session.finished" if finishing else "session.handed_off"
-        append_audit(root, session.sid, event, _close_data(report, ran, closing), now=at)
-        seq, head = seal_audit(root, session.sid, now=at)
+        if not _closed_already(root, session.sid, event):  # a retry after a crash past the seal
+            append_audit(root, session.sid, event, _close_data(report, ran, closing), now=at)
+        seq, head = seal_audit(root, session.sid, now=at)  # idempotent: a sealed stream gives its anchor
         anchor = Anchor(stream=session.sid, seq=seq, h=head, source=f".exo/sessions/{session.sid}.json")
         if closing.set_status is not None:
             tickets.update(root, session.ticket_id, {"status": closing.set_status})
@@ -163,6 +165,17 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         record = _record(session, closing, closed, writes(root, session))
         records.write(root, record)
         return _commit_and_release(root, session, here, record, say)
+
+
+def _closed_already(root: Path, sid: str, event: str) -> bool:
+    """Whether an earlier attempt already closed the stream with `event` and sealed it."""
+    raw = read_file(audit_path(root, sid)) or b""
+    tail = raw.rstrip(b"\n").rsplit(b"\n", 2)[-2:]
+    try:
+        events = [json.loads(line).get("event") for line in tail]
+    except ValueError:
+        return False
+    return events == [event, "audit.sealed"]
 
 
 def _commit_and_release(

@@ -136,7 +136,7 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
     gov = load_governance(root)
     for operation, path in writes:
         target = path if os.path.isabs(path) else os.path.join(cwd, path)
-        if operation == "mkdir":  # a directory is the session's to make if files in it are
+        if operation == "into":  # writing inside a directory (or making it): the session's if files in it are
             operation, target = "write", os.path.join(target, "x")
         decision = check_action(gov, session.fence, Action(session.actor, operation, target))
         if not decision.allowed:

@@ -92,6 +92,31 @@ BASH = {
     "git -c core.hooksPath=/dev/null commit -m wip": "core.hooksPath",
     "git config core.hooksPath /tmp/none": "core.hooksPath",
     "git commit-tree HEAD^{tree} -m x": "commit-tree",
+    # cd, pushd and git -C move where relative paths land
+    "cd src && echo x > app.py": None,
+    "cd src; echo x > ../docs/a.md": "exo:scope",
+    "pushd src && touch a.py": None,
+    "cd docs && touch a.md": "exo:scope",
+    # nested shells and eval are read too
+    'bash -c "echo x > docs/a.md"': "exo:scope",
+    'sh -c "cd src && echo x > ok.py"': None,
+    "eval 'echo x > .exo/config.yaml'": "exo:protected",
+    # writers read since
+    "cp -t docs src/a.py": "exo:scope",
+    "cp -t src README.md": None,
+    "tar xf a.tar -C docs": "exo:scope",
+    "tar -xzf a.tgz": "exo:scope",
+    "unzip a.zip -d src": None,
+    "patch -p1 < x.diff": "exo:scope",
+    "find docs -name '*.md' -delete": "exo:scope",
+    "find src -name '*.pyc' -delete": None,
+    "git checkout -- README.md": "exo:scope",
+    "git restore docs/a.md": "exo:scope",
+    "git -C src apply x.diff": None,
+    "echo x >& docs/log": "exo:scope",
+    "echo x 1<> docs/rw": "exo:scope",
+    "pytest 2>&1 | tail -3": None,
+    "env A=1 rm docs/x": "exo:scope",
 }
 
 

@@ -300,3 +300,33 @@ def test_starting_in_a_frozen_repository_is_a_coded_error_that_changes_nothing(g
         run = exo(*args, cwd=governed, env={"EXO_ACTOR": A})
         assert run.code == 1 and run.err.startswith("error[FROZEN]: the repository is frozen: release freeze")
     assert snapshot(governed) == before
+
+
+@pytest.mark.parametrize("where", ["tickets.update", "records.write", "git.commit_only"])
+def test_a_finish_that_fails_after_sealing_can_be_retried(
+    governed: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A crash anywhere after the stream is sealed leaves a finish that a retry completes."""
+    from exo.stdlib import closeout
+
+    sid = sessions.start(governed, "agent:one", ticket_id="T1").session.sid
+    (governed / "src").mkdir(exist_ok=True)
+    (governed / "src/a.py").write_text("a = 1\n")
+    module, name = where.split(".")
+    target = getattr(closeout, module)
+    real = getattr(target, name)
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(target, name, crash)
+    with pytest.raises(OSError):
+        closeout.finish(governed, "agent:one", summary="first try")
+    monkeypatch.setattr(target, name, real)
+    result = closeout.finish(governed, "agent:one", summary="second try")
+    assert result.ok, result.error
+    assert result.session.sid == sid and (governed / f".exo/sessions/{sid}.json").exists()
+    from exo.stdlib.doctor import diagnose
+
+    report = diagnose(governed)
+    assert report.ok, report.problems
