@@ -115,6 +115,7 @@ _RUNS_CODE = re.compile(
     r"|pager\..+|remote\..+\.(uploadpack|receivepack|vcs)|url\..+\.(insteadof|pushinsteadof)|extensions\..+"
     r"|protocol\..*|uploadpack\..+|submodule\..+\.update|safe\.directory"
 )
+_SETTINGS_PRINTS = ("git:", "gitconfig:", "gitfile:", "gitindex:", "gitstash:")
 _GIT_FILES = ("info/attributes", "info/exclude", "info/sparse-checkout", "config.worktree", "commondir")
 
 
@@ -140,6 +141,8 @@ def git_settings(root: Path) -> dict[str, str]:
         tag, _, path = entry.partition(" ")
         if tag == "S" or tag.islower():
             prints[f"gitindex:{path}"] = tag
+    for sha in _stashes(root):
+        prints[f"gitstash:{sha}"] = "1"
     places = [(common, "common")] + ([(own, "worktree")] if own.resolve() != common.resolve() else [])
     for gitdir, label in places:
         for name in _GIT_FILES:
@@ -198,6 +201,7 @@ def measure(root: Path, session: OpenSession, gov: Governance, fence: Fence, bud
     # Ignored files are build output by declaration: only protected or constitution-denied ones count.
     violations += [v for p in ignored if (v := _judge(root, gov, fence, session.actor, p, strict=False))]
     violations += _hook_tamper(session.hooks, hooks_fingerprint(root))
+    violations += _stashed(root, session, gov, fence)
     lines = added + removed
     if len(files) > budget.max_files:
         violations.append(
@@ -370,8 +374,14 @@ def _kind(gov: Governance, rule: str, full: Path) -> Kind:
 def _hook_tamper(before: dict[str, str], after: dict[str, str]) -> list[Violation]:
     out = []
     if "git:settings" not in before:  # a session opened by an earlier version: its start has no such print
-        after = {k: v for k, v in after.items() if not k.startswith(("git:", "gitconfig:", "gitfile:", "gitindex:"))}
+        after = {
+            k: v
+            for k, v in after.items()
+            if not k.startswith(("git:", "gitconfig:", "gitfile:", "gitindex:", "gitstash:"))
+        }
     for name in sorted(set(before) | set(after)):
+        if name.startswith("gitstash:"):
+            continue  # judged by what they hold (`_stashed`)
         if name.startswith("gitindex:") and before.get(name) != after.get(name):
             reason = "git was told not to look at this file (skip-worktree or assume-unchanged) during the session"
             out.append(Violation(kind="git_settings", path=name.removeprefix("gitindex:"), reason=reason))
@@ -388,6 +398,32 @@ def _hook_tamper(before: dict[str, str], after: dict[str, str]) -> list[Violatio
             out.append(
                 Violation(kind="hook_tamper", path=shown, reason=f"git hook configuration {what} during the session")
             )
+    return out
+
+
+def _stashes(root: Path) -> list[str]:
+    """The commits of every stash entry (`git stash list`), newest first."""
+    return git.run(root, "log", "--walk-reflogs", "--format=%H", "refs/stash", "--", check=False).split()
+
+
+def _stashed(root: Path, session: OpenSession, gov: Governance, fence: Fence) -> list[Violation]:
+    """Stash entries made during the session that hold changes outside its fence: popped after
+    finish, they would land with no session to answer for them."""
+    if "git:settings" not in session.hooks:
+        return []  # a session opened by an earlier version recorded no stashes at its start
+    out = []
+    for sha in _stashes(root):
+        if f"gitstash:{sha}" in session.hooks:
+            continue
+        parents = git.run(root, "rev-list", "--parents", "-n", "1", sha).split()[1:]
+        paths = {p for _op, p in git.name_status(root, "diff", parents[0], sha)} if parents else set()
+        if len(parents) > 2:  # `stash -u`: the untracked files are the third parent's tree
+            paths |= set(git.paths_z(root, "ls-tree", "-r", "-z", "--name-only", parents[2]))
+        for path in sorted(paths):
+            decision = check_action(gov, fence, Action(session.actor, "write", path))
+            if not decision.allowed:
+                reason = f"stashed during the session ({sha[:12]}), outside the fence [{decision.rule}]"
+                out.append(Violation(kind=_kind(gov, decision.rule or "", root / path), path=path, reason=reason))
     return out
 
 

@@ -313,3 +313,32 @@ def test_a_nested_repository_made_in_the_session_is_drift(governed: Path) -> Non
     git(governed / "src/inner", "init", "-q")
     (governed / "src/inner/x.py").write_text("x = 1\n")
     assert refused(closeout.finish(governed, AGENT)).get("src/inner/.git") == "protected"
+
+
+@pytest.mark.parametrize("untracked", [False, True], ids=["tracked", "untracked"])
+def test_an_out_of_scope_edit_stashed_during_the_session_is_drift(governed: Path, untracked: bool) -> None:
+    """Stashed, the edit leaves the worktree clean; popped after finish, it would land unanswered."""
+    start(governed)
+    if untracked:
+        (governed / "docs").mkdir()
+        (governed / "docs/new.md").write_text("hidden in the stash\n")
+        git(governed, "stash", "push", "-u", "-q")
+    else:
+        (governed / "README.md").write_text("edited, then stashed\n")
+        git(governed, "stash", "push", "-q")
+    path = "docs/new.md" if untracked else "README.md"
+    assert refused(closeout.finish(governed, AGENT)) == {path: "out_of_scope"}
+
+
+def test_an_in_scope_stash_and_a_stash_from_before_the_session_are_not_drift(governed: Path) -> None:
+    (governed / "README.md").write_text("a human's stash, before the session\n")
+    git(governed, "stash", "push", "-q")
+    start(governed)
+    (governed / "src").mkdir()
+    (governed / "src/a.py").write_text("a = 1\n")
+    git(governed, "add", "src/a.py")
+    git(governed, "stash", "push", "-q")
+    git(governed, "stash", "pop", "-q")
+    (governed / "src/b.py").write_text("b = 1\n")
+    git(governed, "stash", "push", "-u", "-q")
+    assert closeout.finish(governed, AGENT).ok
