@@ -131,7 +131,7 @@ def load_governance(root: str | os.PathLike[str]) -> Governance:
         return _from_doc(base, doc, _source_sha256(base))
     except GovernanceError:
         raise
-    except (ValueError, KeyError, TypeError, re.error) as exc:
+    except (ValueError, KeyError, TypeError, re.error, RecursionError) as exc:
         raise GovernanceError(f"{LOCK} is not a valid governance lock: {exc}", code="GOVERNANCE_TAMPERED") from exc
 
 

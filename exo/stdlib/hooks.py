@@ -272,6 +272,8 @@ def run(argv: list[str], stdin: TextIO, out: TextIO, err: TextIO) -> int:
             payload = json.loads(raw)
         except ValueError as exc:
             raise Denied(f"hook input is not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise Denied("hook input is nested too deeply to read") from exc
         if not isinstance(payload, dict):
             raise Denied("hook input is not a JSON object")
         return (claude if agent == "claude" else cursor)(argv[1], payload, out, err)

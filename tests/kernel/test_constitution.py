@@ -141,7 +141,7 @@ def test_hand_edited_lock_is_refused(exo_repo: Path, edit: object) -> None:
     assert caught.value.code == "GOVERNANCE_TAMPERED"
 
 
-@pytest.mark.parametrize("junk", [b"", b"{", b"[]", b"\xff\xfe\x00", b'{"sha256": 5}'])
+@pytest.mark.parametrize("junk", [b"", b"{", b"[]", b"\xff\xfe\x00", b'{"sha256": 5}', b"[" * 100_000 + b"]" * 100_000])
 def test_junk_lock_is_refused(exo_repo: Path, junk: bytes) -> None:
     (exo_repo / LOCK).write_bytes(junk)
     with pytest.raises(GovernanceError) as caught:

@@ -243,6 +243,11 @@ def test_sec5_junk_denies(working: Path, raw: str, monkeypatch: pytest.MonkeyPat
     denied(call("claude", "pre-tool-use", raw))
 
 
+def test_deeply_nested_input_is_named_not_an_internal_error(working: Path) -> None:
+    reason = denied(call("claude", "pre-tool-use", '{"x":' * 100_000 + "1" + "}" * 100_000))
+    assert "nested too deeply" in reason and "internal error" not in reason
+
+
 def test_sec5_unknown_tools_and_events_deny(working: Path) -> None:
     for name in ("Read", "WebFetch", "Task"):
         assert "does not know the tool" in denied(call("claude", "pre-tool-use", tool(working, name, {"x": 1})))
