@@ -79,6 +79,8 @@ def _status(json_: bool, repo: Path | None, actor: str | None) -> None:
         lines += [f"other: {_line(s)}" for s in others]
         if r.stale:
             lines.append(f"{len(r.stale)} stale session(s): another agent may take their tickets over")
+        if r.git_settings:
+            lines.append("WARNING: git settings here that run code or redirect git: " + ", ".join(r.git_settings))
         return "\n".join(lines)
 
     run(json_, lambda: sessions.status(ctx.root), render)

@@ -110,7 +110,7 @@ def hooks_fingerprint(root: Path) -> dict[str, str]:
 
 # Settings git reads that run a program, redirect where git looks, or change what it checks out.
 _RUNS_CODE = re.compile(
-    r"core\.(fsmonitor|sshcommand|pager|editor|askpass|gitproxy|attributesfile|excludesfile|worktree|bare"
+    r"core\.(fsmonitor|sshcommand|pager|editor|askpass|gitproxy|attributesfile|excludesfile|worktree"
     r")|(filter|diff|merge)\..+|gpg\..*|alias\..+|include(if)?\..*|credential\..*|sequence\.editor"
     r"|pager\..+|remote\..+\.(uploadpack|receivepack|vcs)|url\..+\.(insteadof|pushinsteadof)|extensions\..+"
     r"|protocol\..*|uploadpack\..+|submodule\..+\.update|safe\.directory"
@@ -399,6 +399,20 @@ def _hook_tamper(before: dict[str, str], after: dict[str, str]) -> list[Violatio
                 Violation(kind="hook_tamper", path=shown, reason=f"git hook configuration {what} during the session")
             )
     return out
+
+
+def dangerous_settings(root: Path) -> list[str]:
+    """What a human should know is set here: config keys that run code or redirect git, files git
+    reads settings from, and files hidden from git (for `exo status`)."""
+    shown = []
+    for name in sorted(git_settings(root)):
+        if name.startswith("gitconfig:"):
+            shown.append(name.removeprefix("gitconfig:"))
+        elif name.startswith("gitfile:") and not name.endswith("info/exclude"):
+            shown.append(name.removeprefix("gitfile:").replace("common/", ".git/", 1))
+        elif name.startswith("gitindex:"):
+            shown.append(f"{name.removeprefix('gitindex:')} (hidden from git: skip-worktree or assume-unchanged)")
+    return shown
 
 
 def _stashes(root: Path) -> list[str]:

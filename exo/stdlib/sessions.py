@@ -73,6 +73,10 @@ class StatusResult(BaseModel):
     current: SessionView | None = Field(description="The session open in this worktree.")
     sessions: list[SessionView] = Field(description="Every open session of the clone, all worktrees.")
     stale: list[str] = Field(description="Open sessions whose lease expired or was lost (recoverable).")
+    git_settings: list[str] = Field(
+        default_factory=list,
+        description="Settings in this repository's git config (and files) that run code or redirect git.",
+    )
 
 
 def view(root: Path, session: OpenSession, now: datetime | None = None) -> SessionView:
@@ -189,6 +193,7 @@ def status(root: Path, *, now: datetime | None = None) -> StatusResult:
         current=next((v for v in views if mine and v.sid == mine.sid), None),
         sessions=views,
         stale=[v.sid for v in views if not v.live],
+        git_settings=drift.dangerous_settings(root),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -330,3 +331,12 @@ def test_a_finish_that_fails_after_sealing_can_be_retried(
 
     report = diagnose(governed)
     assert report.ok, report.problems
+
+
+def test_status_reports_git_settings_that_run_code(governed: Path) -> None:
+    assert sessions.status(governed).git_settings == []
+    subprocess.run(["git", "config", "core.fsmonitor", "touch /tmp/x"], cwd=governed, check=True)
+    subprocess.run(["git", "config", "user.name", "ordinary"], cwd=governed, check=True)
+    assert sessions.status(governed).git_settings == ["core.fsmonitor"]
+    done = exo("status", cwd=governed)
+    assert done.code == 0 and "WARNING: git settings here that run code or redirect git: core.fsmonitor" in done.out
