@@ -1,7 +1,9 @@
-"""What the benchmarks share: a governed repository with an open session on ticket T1 (src/**)."""
+"""What the benchmarks share: a governed repository with an open session on ticket T1 (src/**),
+and how figures are printed."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -19,3 +21,11 @@ def governed_repo(base: Path) -> Path:
     subprocess.run(["git", "commit", "-qm", "govern"], cwd=root, check=True)
     sessions.start(root, "agent:bench", ticket_id="T1")
     return root
+
+
+def report(figures: dict[str, object], budgets: str) -> None:
+    """The figures as `key=value` lines, the budgets they are held to, then all of it as JSON."""
+    for key, value in figures.items():
+        print(f"{key}={value}")
+    print(budgets)
+    print(json.dumps(figures))

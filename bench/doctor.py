@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _common
+
 EXO = str(Path(sys.executable).parent / "exo")
 AGENT, HUMAN = "agent:bench", "human:b@exo.invalid"
 
@@ -170,10 +172,10 @@ def main() -> None:
             seconds, _ = timed([EXO, "doctor", "--json"], clone, args.runs)
             figures[f"doctor_full_{n}_s"] = round(seconds, 3)
         figures["doctor_full_ms_per_commit"] = round(1000 * full / commits, 3)
-        for key, value in figures.items():
-            print(f"{key}={value}")
-        print("budgets: --range over 20 commits <= 0.5 s; full doctor over 5,000 commits <= 5 s, linear in commits")
-        print(json.dumps(figures))
+        _common.report(
+            figures,
+            "budgets: --range over 20 commits <= 0.5 s; full doctor over 5,000 commits <= 5 s, linear in commits",
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -84,10 +84,9 @@ def main() -> None:
             "exoprotocol_0_2_3_scope_hook_ms": round(exoproto, 2),
             "speedup_vs_exoprotocol": round(exoproto / hook, 2),
         }
-        for key, value in figures.items():
-            print(f"{key}={value}")
-        print("budgets: pre_tool_use_x_floor <= 3, pre_commit_x_floor <= 4, speedup_vs_exoprotocol >= 2.5")
-        print(json.dumps(figures))
+        _common.report(
+            figures, "budgets: pre_tool_use_x_floor <= 3, pre_commit_x_floor <= 4, speedup_vs_exoprotocol >= 2.5"
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -8,7 +8,6 @@ Prints figures; asserts nothing (budgets are compared in the output, not enforce
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -16,6 +15,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import _common
 
 FENCE_CHECK = (
     "from exo.kernel import Action, Fence, check_action, load_governance\n"
@@ -93,13 +94,11 @@ def main() -> None:
             "audit_verify_records": args.records,
             "audit_verify_s": round(verify_s, 3),
         }
-        for key, value in figures.items():
-            print(f"{key}={value}")
-        print(
+        _common.report(
+            figures,
             "budgets: fence process <= 3 x floor (the hook adds its I/O on top), "
-            "exo --help <= 150 ms, audit verify of 100,000 records <= 2 s"
+            "exo --help <= 150 ms, audit verify of 100,000 records <= 2 s",
         )
-        print(json.dumps(figures))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -8,7 +8,6 @@ Budget: warm check <= 5 ms median.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -67,10 +66,7 @@ def main() -> None:
             floor.append(time.perf_counter() - began)
         figures = {"python_c_pass_ms": round(statistics.median(floor) * 1000, 2)}
         figures |= anyio.run(measure, root, args.calls, args.starts)
-        for key, value in figures.items():
-            print(f"{key}={value}")
-        print("budget: warm_check_median_ms <= 5")
-        print(json.dumps(figures))
+        _common.report(figures, "budget: warm_check_median_ms <= 5")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

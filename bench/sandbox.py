@@ -11,7 +11,6 @@ Budget: `true` inside minus `true` outside <= 20 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -59,10 +58,7 @@ def main() -> None:
         figures["sandbox_overhead_ms"] = figures["true_inside_ms"] - figures["true_outside_ms"]
         figures["sandbox_overhead_x_floor"] = figures["sandbox_overhead_ms"] / figures["python_c_pass_ms"]
         figures["exo_run_true_x_floor"] = figures["exo_run_true_ms"] / figures["python_c_pass_ms"]
-        for key, value in figures.items():
-            print(f"{key}={value:.2f}")
-        print("budget: sandbox_overhead_ms <= 20")
-        print(json.dumps({k: round(v, 2) for k, v in figures.items()}))
+        _common.report({k: round(v, 2) for k, v in figures.items()}, "budget: sandbox_overhead_ms <= 20")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

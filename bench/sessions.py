@@ -9,7 +9,6 @@ drift <= 1 s.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -18,6 +17,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import _common
 
 EXO = [sys.executable, "-c", "from exo.cli import main; main()"]
 
@@ -120,10 +121,7 @@ def main() -> None:
         figures: dict[str, float] = {"python_c_pass_s": round(floor, 4)}
         figures |= bench_tickets(base, args.tickets, args.runs)
         figures |= bench_drift(base, args.files, args.changed)
-        for key, value in figures.items():
-            print(f"{key}={value}")
-        print("budgets: ticket list and next <= 0.5 s (warm), drift <= 1 s")
-        print(json.dumps(figures))
+        _common.report(figures, "budgets: ticket list and next <= 0.5 s (warm), drift <= 1 s")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from exo.kernel import AuditReport, ExoError, ids
-from exo.stdlib import audit, closeout, dispatch, doctor, governance, repo, sessions, tickets
+from exo.stdlib import audit, closeout, dispatch, doctor, governance, identity, repo, sessions, tickets
 from exo.stdlib.closeout import FinishResult
 from exo.stdlib.dispatch import NextResult
 from exo.stdlib.doctor import DoctorReport
@@ -220,7 +219,7 @@ def served_actor(configured: str | None, ctx: Context) -> str:
         return chosen
     params = ctx.session.client_params
     name = params.client_info.name if params is not None else ""
-    return "agent:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", name)[:64] or "mcp")
+    return identity.label("agent", name, 64, "mcp")
 
 
 def guard(call: Callable[[], R]) -> R:

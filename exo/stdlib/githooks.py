@@ -111,7 +111,7 @@ def prepare_commit_msg(root: str, actor: str | None, argv: list[str], env: Mappi
         message = fh.read()
     stamped = _stamp_of(message)
     session = open_session(root)
-    who = actor or (session.actor if session else _human(root))
+    who = actor or (session.actor if session else identity.git_user(root))
     if _rebasing(root) and "Exo-Actor" in stamped:
         if session is None or stamped.get("Exo-Session") != session.sid:
             return 0
@@ -196,11 +196,6 @@ def _hook_actor(root: str, actor: str | None, env: Mapping[str, str]) -> str | N
     if marker is not None and open_session(root) is None:
         return identity.actor(None, env, lambda: "")
     return None
-
-
-def _human(root: str) -> str:
-    email = re.sub(r"[^A-Za-z0-9._@+=~-]", "-", git.config_value(root, "user.email") or "")[:128]
-    return "human:" + (email or "unknown")
 
 
 def run(argv: list[str], cwd: str, actor: str | None, env: Mapping[str, str], err: TextIO) -> int:

@@ -10,9 +10,13 @@ user. Standard library only: git hooks resolve actors on every commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from exo.kernel import GovernanceError, ids
+
+from . import git
 
 # (variable, value it must have or None for any non-empty value, the agent it names)
 MARKERS = (
@@ -46,6 +50,16 @@ def actor(explicit: str | None, env: Mapping[str, str], human: Callable[[], str]
             raise refused(chosen, marker[0])
         return chosen
     return ids.actor(f"agent:{marker[1]}") if marker is not None else human()
+
+
+def label(kind: str, name: str, limit: int = 128, fallback: str = "unknown") -> str:
+    """`kind:name` with `name` cut to what an actor may hold (other characters become `-`)."""
+    return f"{kind}:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", name)[:limit] or fallback)
+
+
+def git_user(root: str | Path) -> str:
+    """The human at this terminal, as git knows them: `human:<user.email>`."""
+    return label("human", git.config_value(root, "user.email") or "")
 
 
 def refused(name: str, why: str) -> GovernanceError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from exo.kernel import ids
@@ -26,12 +25,7 @@ def resolve_actor(explicit: str | None, root: Path) -> str:
     Raises InputError(INVALID_ACTOR) for a malformed actor and GovernanceError(NOT_ALLOWED) for a
     human name claimed under an agent.
     """
-
-    def human() -> str:
-        email = git.config_value(root, "user.email") or "unknown"
-        return ids.actor("human:" + (re.sub(r"[^A-Za-z0-9._@+=~-]", "-", email)[:128] or "unknown"))
-
-    return identity.actor(explicit, os.environ, human)
+    return identity.actor(explicit, os.environ, lambda: ids.actor(identity.git_user(root)))
 
 
 def user_path(root: Path, path: str) -> str:

@@ -66,19 +66,22 @@ class Plan:
 def plan(root: Path, session: OpenSession, temp: Path) -> Plan:
     """Compile the session's fence into a sandbox plan (nothing is created but missing scope dirs)."""
     root = root.resolve()
-    fence = fence_of(session)
-    gov = load_governance(root)
-
-    def writes(rel: str) -> bool:
-        return check_action(gov, fence, Action(session.actor, "write", rel)).allowed
-
-    places = {_scope_dir(root, writes, glob) for glob in fence.allow_globs}
+    writes = _writer(root, session)
+    places = {_scope_dir(root, writes, glob) for glob in session.allow_globs}
     common = git_common_dir(root).resolve()
     own = worktree_git_dir(root).resolve()
-    prepare(root)
     writable = sorted({p for p in places if p is not None} | {common, own})
     shown = tuple(p for p in _readonly(root, writes) if _under_any(p, writable))
     return Plan(root, tuple(writable), shown, temp)
+
+
+def _writer(root: Path, session: OpenSession) -> Callable[[str], bool]:
+    """Whether the session may write a repo-relative path (its pinned fence and the constitution);
+    also makes sure git's code directories exist to be bound read-only (`prepare`)."""
+    fence = fence_of(session)
+    gov = load_governance(root)
+    prepare(root)
+    return lambda rel: check_action(gov, fence, Action(session.actor, "write", rel)).allowed
 
 
 def _readonly(root: Path, writes: Callable[[str], bool]) -> list[Path]:
@@ -104,14 +107,7 @@ def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
     run under bubblewrap or Seatbelt, unable to write what exo's own sandbox keeps read-only;
     never without it (`failIfUnavailable`, no unsandboxed escape hatch)."""
     root = root.resolve()
-    fence = fence_of(session)
-    gov = load_governance(root)
-
-    def writes(rel: str) -> bool:
-        return check_action(gov, fence, Action(session.actor, "write", rel)).allowed
-
-    prepare(root)
-    deny = ["/" + str(p) for p in _readonly(root, writes)]  # `//` is an absolute path to Claude Code
+    deny = ["/" + str(p) for p in _readonly(root, _writer(root, session))]  # `//` is an absolute path to Claude Code
     return {
         "enabled": True,
         "failIfUnavailable": True,
