@@ -165,7 +165,7 @@ def seal_audit(root: str | os.PathLike[str], stream: str, *, now: datetime | Non
     published, runtime = audit_paths(base, stream)
     if runtime is not None and runtime.exists() and not published.exists():
         with file_lock(base, runtime):
-            atomic_write(published, runtime.read_bytes())
+            atomic_write(published, read_regular(runtime))
     return record.seq, record.h
 
 

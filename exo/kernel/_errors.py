@@ -29,6 +29,7 @@ CODES: dict[str, Code] = {
     "LOCK_LOST": Code(1, "your lease expired or was taken over: stop writing and start a new session"),
     "LOCK_BUSY": Code(1, "another exo process holds the state lock: retry in a moment"),
     "LOCK_CORRUPT": Code(1, "the lease file is unreadable: run `exo doctor --fix`"),
+    "STATE_CORRUPT": Code(1, "a runtime state file is damaged: run `exo doctor --fix`, then look at the file named"),
     "AUDIT_CORRUPT": Code(1, "run `exo audit verify` to see the damage; restore the file from git"),
     "AUDIT_SEALED": Code(1, "this audit stream is sealed: append to a new stream"),
     "TICKET_INVALID": Code(1, "fix the ticket file named above (see docs/sessions.md for the fields)"),

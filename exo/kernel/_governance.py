@@ -14,9 +14,9 @@ from ._errors import GovernanceError, StateError
 from ._patterns import Matcher
 from ._record import Frozen
 from .canon import canonical, sha256_hex
-from .gitdir import common_dir
-from .layout import CONSTITUTION, FROZEN, LOCK
+from .layout import CONSTITUTION, LOCK
 from .safe import read_regular
+from .state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -179,14 +179,7 @@ def _from_doc(base: str | os.PathLike[str], doc: dict[str, Any], source_sha: str
 def _freeze_reason(root: str) -> str | None:
     """The reason of a freeze in force (runtime state under the git common dir), or None."""
     try:
-        path = os.path.join(common_dir(root), "exo", FROZEN)
+        freeze = State(root).read_freeze()
     except StateError:
         return None  # not a git worktree: there is no runtime state, so no freeze
-    try:
-        doc = json.loads(read_regular(path, 1 << 20))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return "the freeze file is unreadable"  # fail closed
-    reason = doc.get("reason") if isinstance(doc, dict) else None
-    return str(reason) if reason else "frozen"
+    return None if freeze is None else freeze["reason"]

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import ids
 from ._errors import InputError, LockError, StateError
-from .fs import atomic_write, file_lock, read_file, remove_leftovers, state_dir
+from .fs import atomic_write, file_lock, read_file, remove_leftovers
 from .layout import LOCAL_STREAM
+from .state import State
 
 MAX_TTL_S = 7 * 24 * 3600
 _CAS_ATTEMPTS = 64
@@ -60,10 +61,10 @@ class LocalLeaseStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
-        self.directory = state_dir(self.root) / "leases"
+        self.state = State(self.root)
 
     def path(self, ticket_id: str) -> Path:
-        return self.directory / f"{ids.ticket_id(ticket_id)}.json"
+        return Path(self.state.lease(ticket_id))
 
     def read(self, ticket_id: str) -> Lease | None:
         path = self.path(ticket_id)
@@ -77,6 +78,13 @@ class LocalLeaseStore:
             return Lease.model_validate_json(raw)
         except ValidationError as exc:
             raise LockError(f"lease file {path} is corrupt", code="LOCK_CORRUPT") from exc
+
+    def all(self) -> list[Lease]:
+        """Every stored lease (one directory listing; files not named for a ticket are ignored)."""
+        directory = self.state.leases
+        names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+        stems = [name.removesuffix(".json") for name in names if name.endswith(".json")]
+        return [lease for stem in stems if ids.ID_RE.fullmatch(stem) and (lease := self.read(stem)) is not None]
 
     def swap(self, ticket_id: str, expected: Lease | None, new: Lease) -> bool:
         path = self.path(ticket_id)

@@ -1,4 +1,4 @@
-"""Durable file primitives: the one atomic-write helper, the one file-lock helper, runtime state dirs."""
+"""Durable file primitives: the one atomic-write helper, the one file-lock helper, git directories."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import ids
 from ._errors import LockError, StateError
 from .gitdir import common_dir, git_dir
-from .layout import AUDIT_DIR, RUNTIME_AUDIT
+from .layout import AUDIT_DIR
 from .safe import open_regular, read_regular
+from .state import State
 
-STATE_DIR = "exo"  # under the git common dir
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
 LOCK_TIMEOUT_S = 30.0
 
@@ -94,24 +95,19 @@ def worktree_git_dir(root: Path) -> Path:
     return Path(git_dir(str(root)))
 
 
-def state_dir(root: Path) -> Path:
-    """Runtime state shared by every worktree of one clone: `<git common dir>/exo`."""
-    return git_common_dir(root) / STATE_DIR
-
-
 def runtime_audit_dir(root: Path) -> Path | None:
-    """Where streams are written while open: under the runtime state dir (None outside a git worktree)."""
+    """Where streams are written while open (`State.audit`; None outside a git worktree)."""
     try:
-        return state_dir(root) / RUNTIME_AUDIT
+        return Path(State(root).audit)
     except StateError:
         return None
 
 
 def audit_paths(root: Path, stream: str) -> tuple[Path, Path | None]:
-    """Where stream `stream` (already validated) is published (`.exo/audit/`) and where it is
-    written while open (see `runtime_audit_dir`)."""
+    """Where stream `stream` is published (`.exo/audit/`) and where it is written while open."""
+    name = f"{ids.stream_id(stream)}.jsonl"
     runtime = runtime_audit_dir(root)
-    return root / AUDIT_DIR / f"{stream}.jsonl", runtime / f"{stream}.jsonl" if runtime is not None else None
+    return root / AUDIT_DIR / name, runtime / name if runtime is not None else None
 
 
 def audit_path(root: Path, stream: str) -> Path:
@@ -124,15 +120,16 @@ def audit_path(root: Path, stream: str) -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(root: Path, target: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+def file_lock(root: Path, target: str | os.PathLike[str], timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the exclusive lock guarding `target` for a read-modify-write.
 
     Lock files live under the git common dir (never in the working tree), one per target path, and
     are never deleted (deleting a lock file races with its waiters). The OS drops the lock when the
     holder dies, so a kill -9 never leaves a stale lock. Raises LockError(LOCK_BUSY) on timeout.
     """
-    locks = state_dir(root) / "locks"
+    locks = Path(State(root).locks)
     locks.mkdir(parents=True, exist_ok=True)
+    target = Path(target)
     key = hashlib.sha256(str(target.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:24]
     lock_path = locks / f"{target.name[:40]}-{key}.lock"
     with _exclusive(lock_path, timeout):

@@ -24,7 +24,11 @@ def git_dir(root: str) -> str:
 
 def common_dir(root: str) -> str:
     """The git common dir shared by every worktree of the clone (`commondir` of a linked worktree)."""
-    own = git_dir(root)
+    return common_of(git_dir(root))
+
+
+def common_of(own: str) -> str:
+    """The git common dir of the worktree whose own git dir is `own`."""
     try:
         text = read_regular(os.path.join(own, "commondir"), 4096).decode("utf-8", "surrogateescape")
     except FileNotFoundError:

@@ -30,6 +30,7 @@ from exo.kernel import (
 )
 from exo.kernel.fs import audit_path, file_lock, read_file
 from exo.kernel.layout import LOCK
+from exo.kernel.state import State
 
 from . import checks, drift, git, history, records, runtime, sandbox, tickets, worktree
 from .records import Handoff, SessionRecord
@@ -118,7 +119,7 @@ def handoff(
 def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progress: Progress | None) -> FinishResult:
     at = ids.moment(now)
     say = progress or (lambda _line: None)
-    with file_lock(root, runtime.pointer(root)):
+    with file_lock(root, State(root).pointer):
         session = own_session(root, actor)
         accept_drift = closing.accept_drift
         if accept_drift is not None and not actor.startswith("human:"):

@@ -38,13 +38,7 @@ class NextResult(BaseModel):
 
 def live_leases(root: Path, now: datetime) -> dict[str, Lease]:
     """Live leases by ticket id (one directory listing, not one read per ticket)."""
-    store = LocalLeaseStore(root)
-    out = {}
-    for path in store.directory.glob("*.json") if store.directory.is_dir() else []:
-        lease = store.read(path.stem) if ids.ID_RE.fullmatch(path.stem) else None
-        if lease is not None and lease.live(now):
-            out[lease.ticket_id] = lease
-    return out
+    return {lease.ticket_id: lease for lease in LocalLeaseStore(root).all() if lease.live(now)}
 
 
 def overlap(a: Fence, b: Fence, samples: list[str]) -> str | None:

@@ -36,8 +36,9 @@ from exo.kernel import (
     load_governance,
     verify_audit,
 )
-from exo.kernel.fs import TMP_MARK, runtime_audit_dir, state_dir
+from exo.kernel.fs import TMP_MARK, runtime_audit_dir
 from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, LOCAL_STREAM, LOCK
+from exo.kernel.state import State
 
 from . import git, history, records, tickets
 from .config import CONFIG, load_config
@@ -480,7 +481,7 @@ def _local(root: Path, fix: bool, problem: _Problems) -> list[str]:
 def _leftovers(root: Path) -> Iterator[tuple[Path, str]]:
     places = [root / EXO_DIR]
     with contextlib.suppress(ExoError):  # no git dir: nothing there to check
-        places.append(state_dir(root))
+        places.append(Path(State(root).dir))
     for place in places:
         for path in sorted(place.rglob(f"*{TMP_MARK}*")) if place.is_dir() else []:
             yield path, str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -488,8 +489,7 @@ def _leftovers(root: Path) -> Iterator[tuple[Path, str]]:
 
 def _torn(root: Path) -> list[Path]:
     """Streams this clone is writing (and worktree streams of earlier versions) with a torn tail."""
-    runtime = runtime_audit_dir(root)
-    places = [p for p in (runtime, root / AUDIT_DIR) if p is not None and p.is_dir()]
+    places = [p for p in (runtime_audit_dir(root), root / AUDIT_DIR) if p is not None and p.is_dir()]
     out = []
     for place in places:
         for path in sorted(place.glob("*.jsonl")):

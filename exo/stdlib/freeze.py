@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from exo.kernel import GovernanceError, InputError, ids
-from exo.kernel.fs import atomic_write, read_file, state_dir
-from exo.kernel.layout import FROZEN
+from exo.kernel.state import State, remove, write_doc
 
 from . import events
 
@@ -24,14 +22,8 @@ class FreezeState(BaseModel):
 
 def state(root: Path) -> FreezeState:
     """The freeze in force, if any (a garbled freeze file still counts as frozen)."""
-    raw = read_file(state_dir(root) / FROZEN)
-    if raw is None:
-        return FreezeState(frozen=False)
-    try:
-        doc = json.loads(raw)
-        return FreezeState(frozen=True, reason=str(doc["reason"]), actor=str(doc["actor"]), since=str(doc["since"]))
-    except (ValueError, KeyError, TypeError):
-        return FreezeState(frozen=True, reason="the freeze file is unreadable")
+    doc = State(root).read_freeze()
+    return FreezeState(frozen=False) if doc is None else FreezeState(frozen=True, **doc)
 
 
 def freeze(root: Path, actor: str, reason: str, *, now: datetime | None = None) -> FreezeState:
@@ -39,7 +31,7 @@ def freeze(root: Path, actor: str, reason: str, *, now: datetime | None = None) 
     if not reason.strip():
         raise InputError("a freeze needs a reason", code="INVALID_ARGUMENT", hint='exo freeze --reason "why"')
     doc = {"reason": reason.strip(), "actor": ids.actor(actor), "since": ids.moment(now).isoformat()}
-    atomic_write(state_dir(root) / FROZEN, json.dumps(doc).encode())
+    write_doc(State(root).frozen, doc)
     events.record(root, "repo.frozen", doc, now=now)
     return state(root)
 
@@ -49,7 +41,7 @@ def unfreeze(root: Path, actor: str, *, now: datetime | None = None) -> FreezeSt
     if not ids.actor(actor).startswith("human:"):
         raise GovernanceError(f"{actor} may not unfreeze the repository", code="NOT_ALLOWED")
     before = state(root)
-    (state_dir(root) / FROZEN).unlink(missing_ok=True)
+    remove(State(root).frozen)
     if before.frozen:
         events.record(root, "repo.unfrozen", {"actor": actor, "reason": before.reason or ""}, now=now)
     return state(root)

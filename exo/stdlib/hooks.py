@@ -15,10 +15,9 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from exo.kernel import Action, Fence, check_action, load_governance
+from exo.kernel import Action, Fence, StateError, check_action, load_governance
 from exo.kernel.canon import canonical, sha256_hex
-from exo.kernel.gitdir import common_dir, git_dir
-from exo.kernel.safe import read_regular
+from exo.kernel.state import State, read_doc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,28 +63,22 @@ def find_root(start: str) -> str | None:
 def open_session(root: str) -> Session | None:
     """This worktree's open session, or None. Raises Denied if its files are damaged."""
     try:
-        sid = read_regular(os.path.join(git_dir(root), "exo", "session"), 4096).decode("utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Denied(f"the worktree's session pointer cannot be read: {exc}") from exc
-    if not sid or "/" in sid or sid.startswith("."):
-        raise Denied("the worktree's session pointer is damaged")
-    try:
-        return Session(root, json.loads(read_regular(os.path.join(common_dir(root), "exo", "sessions", f"{sid}.json"))))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise Denied(f"the open session {sid} cannot be read: {exc}") from exc
+        state = State(root)
+        sid = state.read_pointer()
+        doc = read_doc(state.session(sid)) if sid else None
+        return None if doc is None else Session(root, doc)
+    except StateError as exc:
+        raise Denied(f"the open session cannot be read: {exc.message}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Denied(f"the open session cannot be read: {exc!r}") from exc
 
 
 def live_lease(session: Session) -> None:
     """Raise Denied unless the session still holds a live lease (LOCK_LOST otherwise)."""
     lease = session.doc["lease"]
-    path = os.path.join(common_dir(session.root), "exo", "leases", f"{session.ticket_id}.json")
     try:
-        stored = json.loads(read_regular(path, 1 << 20))
-    except (OSError, ValueError, RecursionError):
+        stored = read_doc(State(session.root).lease(session.ticket_id), 1 << 20)
+    except StateError:
         stored = None
     if not isinstance(stored, dict) or stored.get("lease_id") != lease["lease_id"] or stored.get("state") != "held":
         raise Denied("LOCK_LOST: this session's lease was released or taken over; start a new session")

@@ -1,13 +1,14 @@
 """Open sessions as runtime state: never committed, shared by every worktree of a clone.
 
-`<git common dir>/exo/sessions/<sid>.json` holds each open session (lease, base commit, the
-hash-pinned fence snapshot); `<worktree git dir>/exo/session` names the session open in that
-worktree. Hooks read these two files and nothing else to find the fence they enforce.
+Each open session's file (lease, base commit, the hash-pinned fence snapshot) and the pointer
+naming the session open in a worktree live where `exo.kernel.state` says; hooks read these two
+files, through the same layer, to find the fence they enforce. This module types them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from exo.kernel import Fence, Lease, StateError, ids
+from exo.kernel import Fence, Lease, StateError
 from exo.kernel.canon import canonical, sha256_hex
-from exo.kernel.fs import atomic_write, read_file, state_dir, worktree_git_dir
+from exo.kernel.fs import read_file
+from exo.kernel.state import State, corrupt, read_doc, remove, write_doc
 
 from .history import Entry
 
@@ -74,65 +76,55 @@ def fence_sha256(fence: dict[str, Any]) -> str:
     return sha256_hex(canonical(fence))
 
 
-def sessions_dir(root: Path) -> Path:
-    return state_dir(root) / "sessions"
-
-
-def pointer(root: Path) -> Path:
-    """The file naming the session open in this worktree."""
-    return worktree_git_dir(root) / "exo" / "session"
-
-
 def save(root: Path, session: OpenSession) -> None:
-    atomic_write(sessions_dir(root) / f"{session.sid}.json", session.model_dump_json(indent=2).encode() + b"\n")
+    write_doc(State(root).session(session.sid), session.model_dump_json(indent=2).encode() + b"\n")
 
 
 def bind(root: Path, session: OpenSession) -> None:
     """Save the session and make it this worktree's open session."""
     save(root, session)
-    atomic_write(pointer(root), session.sid.encode() + b"\n")
+    State(root).write_pointer(session.sid)
 
 
 def load(root: Path, sid: str) -> OpenSession | None:
-    raw = read_file(sessions_dir(root) / f"{ids.stream_id(sid)}.json")
-    if raw is None:
+    """Open session `sid`, or None. Raises StateError(STATE_CORRUPT) when its file is damaged."""
+    path = State(root).session(sid)
+    doc = read_doc(path)
+    if doc is None:
         return None
     try:
-        return OpenSession.model_validate_json(raw)
+        return OpenSession.model_validate(doc)
     except ValidationError as exc:
-        raise StateError(f"open-session file of {sid} is corrupt: {exc.errors()[0]['msg']}", code="IO_ERROR") from exc
+        raise corrupt(path, exc.errors()[0]["msg"]) from exc
 
 
 def current(root: Path) -> OpenSession | None:
     """The session open in this worktree, or None."""
-    raw = read_file(pointer(root))
-    if raw is None:
-        return None
-    sid = raw.decode(errors="replace").strip()
+    sid = State(root).read_pointer()
     return load(root, sid) if sid else None
 
 
 def all_open(root: Path) -> list[OpenSession]:
     """Every open session of the clone (all worktrees), oldest first."""
-    directory = sessions_dir(root)
+    directory = State(root).sessions
+    names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
     found = []
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        session = load(root, path.stem)
-        if session is not None:
-            found.append(session)
+    for name in names:
+        if name.endswith(".json") and not name.startswith("."):
+            session = load(root, name.removesuffix(".json"))
+            if session is not None:
+                found.append(session)
     return found
 
 
 def close(root: Path, session: OpenSession) -> None:
     """Forget an open session: its runtime file and, if it still names it, its worktree's pointer."""
-    (sessions_dir(root) / f"{session.sid}.json").unlink(missing_ok=True)
-    worktree = Path(session.worktree)
+    remove(State(root).session(session.sid))
     try:
-        mark = pointer(worktree)
+        worktree = State(session.worktree)
     except StateError:
         return  # the worktree is gone
-    if (read_file(mark) or b"").decode(errors="replace").strip() == session.sid:
-        mark.unlink(missing_ok=True)
+    worktree.clear_pointer(session.sid)
 
 
 def fence_of(session: OpenSession) -> Fence:

@@ -15,7 +15,6 @@ enforced by the agent hooks and at finish, not here (docs/security.md).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import secrets
 import shutil
@@ -30,8 +29,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from exo.kernel import Action, InputError, StateError, check_action, load_governance
-from exo.kernel.fs import atomic_write, git_common_dir, read_file, state_dir, worktree_git_dir
+from exo.kernel.fs import atomic_write, git_common_dir, read_file, worktree_git_dir
 from exo.kernel.layout import EXO_DIR
+from exo.kernel.state import State, read_doc, remove, write_doc
 
 from .runtime import OpenSession, fence_of
 
@@ -136,8 +136,7 @@ def claude_enter(root: Path, session: OpenSession) -> bool:
     jsonfile.edit(path, enter)
     after = read_file(path) or b""
     kept = {"before": None if before is None else before.hex(), "after": after.hex()}
-    _kept(root, session).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(_kept(root, session), json.dumps(kept).encode())
+    write_doc(State(root).sandbox_settings(session.sid), kept)
     return True
 
 
@@ -161,20 +160,15 @@ def claude_leave(root: Path, session: OpenSession) -> None:
             path.unlink(missing_ok=True)
         else:
             atomic_write(path, bytes.fromhex(str(before)))
-    _kept(root, session).unlink(missing_ok=True)
-
-
-def _kept(root: Path, session: OpenSession) -> Path:
-    return state_dir(root) / "claude-sandbox" / f"{session.sid}.json"
+    remove(State(root).sandbox_settings(session.sid))
 
 
 def _kept_doc(root: Path, session: OpenSession) -> dict[str, Any] | None:
+    """What `claude_enter` recorded; None when missing or damaged (then nothing is restored)."""
     try:
-        raw = read_file(_kept(root, session))
-        doc = json.loads(raw) if raw is not None else None
-    except (ValueError, StateError):
+        return read_doc(State(root).sandbox_settings(session.sid))
+    except StateError:
         return None
-    return doc if isinstance(doc, dict) else None
 
 
 def prepare(root: Path) -> None:
@@ -273,7 +267,7 @@ def run(
         append_audit(root, session.sid, event, {"by": actor, "command": Path(command[0]).name[:64]})
         env.update({MARKER: kind, "EXO_ACTOR": session.actor, "TMPDIR": tmp, "XDG_CACHE_HOME": f"{tmp}/.cache"})
         watched = [p for p in _unbindable(root) if not os.path.lexists(p)]
-        aside = state_dir(root) / "quarantine"
+        aside = Path(State(root).quarantine)
         child = subprocess.Popen(argv, env=env)
         renewals, removed, every = 0, [], min(1.0, session.lease.ttl_seconds / 3)
         ticks = max(1, round(session.lease.ttl_seconds / 3 / every))

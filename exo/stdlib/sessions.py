@@ -32,6 +32,7 @@ from exo.kernel import (
 )
 from exo.kernel.fs import file_lock
 from exo.kernel.layout import AUDIT_DIR
+from exo.kernel.state import State
 
 from . import bootstrap, dispatch, drift, git, records, runtime, sandbox, tickets, worktree
 from .config import Config, load_config
@@ -119,7 +120,7 @@ def start(
     base = git.head(root)
     abandoned: list[str] = []
     recovered: list[str] = []  # the dead sessions' records, written here for this session's closeout
-    with file_lock(root, runtime.pointer(root)):
+    with file_lock(root, State(root).pointer):
         mine = runtime.current(root)
         if mine is not None:
             if view(root, mine, at).live:

@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from exo.kernel import ExoError, Fence, GovernanceError, InputError, ids
-from exo.kernel.fs import atomic_write, file_lock, read_file, state_dir
+from exo.kernel import ExoError, Fence, GovernanceError, InputError, StateError, ids
+from exo.kernel.fs import atomic_write, file_lock
+from exo.kernel.safe import read_regular
+from exo.kernel.state import State, read_doc, write_doc
 from exo.kernel.yamldoc import YamlProblem, load
 
 from . import runtime
@@ -128,8 +130,7 @@ def render(ticket: Ticket) -> bytes:
 
 def read(root: Path, ticket_id: str) -> Ticket:
     """Load one ticket. Raises GovernanceError(TICKET_NOT_FOUND / TICKET_INVALID), InputError(INVALID_ID)."""
-    path = path_of(root, ticket_id)
-    raw = read_file(path)
+    raw = _ticket_bytes(path_of(root, ticket_id), f"{ticket_id}.yaml")
     if raw is None:
         raise GovernanceError(f"no ticket {ticket_id}", code="TICKET_NOT_FOUND")
     ticket = parse(raw, f"{TICKETS}/{ticket_id}.yaml")
@@ -145,11 +146,11 @@ def load_all(root: Path) -> dict[str, Ticket]:
     Raises GovernanceError(TICKET_INVALID) for the first invalid file.
     """
     directory = root / TICKETS
-    cache_path = state_dir(root) / "cache" / f"tickets-{_worktree_key(root)}.json"
+    cache_path = State(root).cache(f"tickets-{_worktree_key(root)}")
     try:
-        cache: dict[str, Any] = json.loads(cache_path.read_bytes())
-    except (OSError, ValueError):
-        cache = {}
+        cache: dict[str, Any] = read_doc(cache_path) or {}
+    except StateError:
+        cache = {}  # a damaged cache is rebuilt
     fresh: dict[str, Any] = {}
     tickets: dict[str, Ticket] = {}
     try:
@@ -167,7 +168,10 @@ def load_all(root: Path) -> dict[str, Ticket]:
         if ticket is not None:
             fresh[entry.name] = hit
         else:
-            ticket = parse(Path(entry.path).read_bytes(), f"{TICKETS}/{entry.name}")
+            raw = _ticket_bytes(entry.path, entry.name)
+            if raw is None:
+                continue  # removed while listing
+            ticket = parse(raw, f"{TICKETS}/{entry.name}")
             fresh[entry.name] = [stamp, ticket.model_dump(mode="json")]
             changed = True
         if f"{ticket.id}.yaml" != entry.name:
@@ -175,8 +179,20 @@ def load_all(root: Path) -> dict[str, Ticket]:
         tickets[ticket.id] = ticket
     if changed or len(fresh) != len(cache):
         with contextlib.suppress(ExoError):  # the cache only saves time: a read-only state dir costs speed
-            atomic_write(cache_path, json.dumps(fresh, separators=(",", ":")).encode())
+            write_doc(cache_path, json.dumps(fresh, separators=(",", ":")).encode())
     return tickets
+
+
+def _ticket_bytes(path: str | Path, name: str) -> bytes | None:
+    """A ticket file's bytes (None if missing); one that is not a readable regular file (a FIFO, a
+    directory, one over the size bound) is TICKET_INVALID."""
+    try:
+        return read_regular(path, MAX_BYTES)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        where = f"{TICKETS}/{name}"
+        raise GovernanceError(f"{where} cannot be read: {exc.strerror or exc}", code="TICKET_INVALID") from exc
 
 
 def _from_cache(hit: Any, stamp: list[int]) -> Ticket | None:

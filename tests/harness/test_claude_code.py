@@ -110,7 +110,7 @@ def test_claude_code_works_inside_the_fence_and_is_stopped_outside_it(claude: Pa
         assert not (root / path).exists(), (path, said[step])
         assert "hook error: exo: fence [exo:scope]" in said[step], said[step]
     assert "git config" in said[6]
-    assert subprocess.run(["git", "config", "--get-all", "core.fsmonitor"], cwd=root).returncode == 1
+    assert subprocess.run(["git", "config", "--get-all", "core.fsmonitor"], cwd=root).returncode == 1, said[6]
     assert "NOT_ALLOWED" in said[7] and "CLAUDECODE" in said[7], said[7]  # the harness marks its shell
     assert "Exo-Actor: agent:claude-code" in said[8] and "Exo-Session:" in said[8], said[8]
     assert "Read-only file system" in said[9] and (root / "README.md").read_text() == readme, said[9]

@@ -13,7 +13,8 @@ import pytest
 
 from exo.kernel import Anchor, AuditError, ExoError, append_audit, seal_audit, verify_audit
 from exo.kernel._audit import ProblemKind
-from exo.kernel.fs import audit_path, state_dir
+from exo.kernel.fs import audit_path
+from exo.kernel.state import State
 from tests.conftest import git, snapshot
 
 Lines = list[bytes]
@@ -59,7 +60,7 @@ def test_append_returns_durable_chained_records(git_repo: Path) -> None:
     second = append_audit(git_repo, "S1", "session.finished", {})
     assert (first.seq, second.seq, second.prev) == (1, 2, first.h)
     assert not (git_repo / ".exo/audit/S1.jsonl").exists()  # open streams live out of the worktree
-    lines = (state_dir(git_repo) / "audit/S1.jsonl").read_bytes().splitlines()
+    lines = Path(State(git_repo).stream("S1")).read_bytes().splitlines()
     assert [json.loads(x)["h"] for x in lines] == [first.h, second.h]
     assert all(enc(json.loads(x)) == x for x in lines)  # canonical on disk
     report = verify_audit(git_repo)
@@ -69,7 +70,7 @@ def test_append_returns_durable_chained_records(git_repo: Path) -> None:
 def test_seal_closes_the_stream_and_is_idempotent(git_repo: Path) -> None:
     anchor = build(git_repo, n=2)
     published = git_repo / ".exo/audit/S1.jsonl"
-    assert published.read_bytes() == (state_dir(git_repo) / "audit/S1.jsonl").read_bytes()
+    assert published.read_bytes() == Path(State(git_repo).stream("S1")).read_bytes()
     assert seal_audit(git_repo, "S1") == (anchor.seq, anchor.h)
     with pytest.raises(AuditError) as caught:
         append_audit(git_repo, "S1", "test.late", {})
@@ -416,4 +417,4 @@ def test_a_stream_of_an_earlier_version_is_extended_in_place(git_repo: Path) -> 
     (git_repo / ".exo/audit/repo.jsonl").write_bytes(b"".join(enc(r) + b"\n" for r in rechain(parse(legacy), "repo")))
     assert append_audit(git_repo, "repo", "test.step", {"i": 3}).seq == 3
     assert len((git_repo / ".exo/audit/repo.jsonl").read_bytes().splitlines()) == 3
-    assert not (state_dir(git_repo) / "audit/repo.jsonl").exists()
+    assert not Path(State(git_repo).stream("repo")).exists()

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import Lease, acquire_lock, append_audit, inspect_lock, verify_audit
-from exo.kernel.fs import TMP_MARK, audit_path, state_dir
+from exo.kernel.fs import TMP_MARK, audit_path
+from exo.kernel.state import State
 from tests import workers
 from tests.conftest import STRESS
 
@@ -91,7 +92,7 @@ def test_rel3_kill_9_during_lock_writes_and_audit_appends(git_repo: Path) -> Non
     rng = random.Random(1234)
     root = str(git_repo)
     acked: dict[int, str] = {}
-    lease_path = state_dir(git_repo) / "leases" / "T-crash.json"
+    lease_path = Path(State(git_repo).lease("T-crash"))
     deadline = time.monotonic() + budget
     injections = torn_seen = leftovers_seen = 0
     while injections < wanted and time.monotonic() < deadline:

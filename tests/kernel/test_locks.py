@@ -19,7 +19,7 @@ from exo.kernel import (
     renew_lock,
     verify_audit,
 )
-from exo.kernel.fs import state_dir
+from exo.kernel.state import State
 from tests.conftest import git, snapshot
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,7 +64,7 @@ def test_expired_lease_is_taken_over_and_audited(git_repo: Path) -> None:
     assert new.epoch == 2 and new.holder == "agent:b"
     assert code_of(lambda: renew_lock(git_repo, old, now=at(62))) == "LOCK_LOST"
     assert not (git_repo / ".exo").exists()  # a clone's own event: runtime state, never in the worktree
-    lines = (state_dir(git_repo) / "audit/local.jsonl").read_text().splitlines()
+    lines = Path(State(git_repo).stream("local")).read_text().splitlines()
     takeover = json.loads(lines[-1])
     assert takeover["event"] == "lock.takeover"
     assert takeover["data"] | {} == {
@@ -82,7 +82,7 @@ def test_acquire_after_release_is_not_a_takeover(git_repo: Path) -> None:
     lease = acquire_lock(git_repo, "T1", "agent:a", 60, now=at(0))
     release_lock(git_repo, lease)
     acquire_lock(git_repo, "T1", "agent:b", 60, now=at(1))
-    assert not (state_dir(git_repo) / "audit/local.jsonl").exists()
+    assert not Path(State(git_repo).stream("local")).exists()
 
 
 def test_leases_are_shared_by_all_worktrees_of_a_clone(git_repo: Path, tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_leases_are_shared_by_all_worktrees_of_a_clone(git_repo: Path, tmp_path:
     git(git_repo, "worktree", "add", "-q", str(other), "-b", "wt2")
     acquire_lock(git_repo, "T1", "agent:a", 60)
     assert code_of(lambda: acquire_lock(other, "T1", "agent:b", 60)) == "LOCK_HELD"
-    assert LocalLeaseStore(other).directory == LocalLeaseStore(git_repo).directory
+    assert LocalLeaseStore(other).path("T1") == LocalLeaseStore(git_repo).path("T1")
     assert not any(p.name == "T1.json" for p in other.rglob("*"))
 
 
@@ -119,7 +119,7 @@ def test_bad_ttls_are_refused(git_repo: Path, ttl: object) -> None:
 
 def test_corrupt_lease_file_is_reported_not_overwritten(git_repo: Path) -> None:
     acquire_lock(git_repo, "T1", "agent:a", 60)
-    path = state_dir(git_repo) / "leases" / "T1.json"
+    path = Path(State(git_repo).lease("T1"))
     path.write_bytes(b"\x00garbage")
     assert code_of(lambda: acquire_lock(git_repo, "T1", "agent:b", 60)) == "LOCK_CORRUPT"
     assert path.read_bytes() == b"\x00garbage"

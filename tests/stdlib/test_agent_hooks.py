@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from exo.kernel.state import State
 from exo.stdlib import hooks, sessions
 
 EXE = str(Path(sys.executable).parent / "exo")
@@ -142,9 +143,8 @@ def test_an_expired_lease_denies(working: Path) -> None:
 
     later = datetime.now(UTC) + timedelta(days=2)
     assert not sessions.status(working, now=later).sessions[0].live
-    from exo.kernel.fs import state_dir
 
-    lease_path = state_dir(working) / "leases/T1.json"
+    lease_path = Path(State(working).lease("T1"))
     lease = json.loads(lease_path.read_text())
     lease["expires_at"] = "2020-01-01T00:00:00Z"
     lease_path.write_text(json.dumps(lease))
@@ -156,7 +156,7 @@ def test_a_tampered_fence_snapshot_denies(working: Path) -> None:
 
     session = runtime.current(working)
     assert session is not None
-    path = runtime.sessions_dir(working) / f"{session.sid}.json"
+    path = Path(State(working).session(session.sid))
     doc = json.loads(path.read_text())
     doc["fence"]["allow"] = [["^", True]]  # widen to everything without the pin
     path.write_text(json.dumps(doc))
