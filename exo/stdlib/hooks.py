@@ -177,7 +177,8 @@ def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int
         tool_input = payload.get("tool_input")
         if not isinstance(tool, str) or not isinstance(tool_input, dict):
             raise Denied("PreToolUse input without tool_name and tool_input")
-        reason = decide(payload, tool, tool_input)
+        reason = unsandboxed(payload) if tool == "Bash" else None
+        reason = reason or decide(payload, tool, tool_input)
         if reason is not None:
             raise Denied(reason)
         return 0
@@ -201,6 +202,30 @@ def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int
     if event == "session-end":
         return 0
     raise Denied(f"unknown Claude Code hook event {event!r}")
+
+
+SANDBOX_NEEDS = ("sandbox-exec",) if sys.platform == "darwin" else ("bwrap", "socat")
+
+
+def unsandboxed(payload: dict[str, Any]) -> str | None:
+    """Why a Bash call must be denied because Claude Code's sandbox cannot be in force, or None.
+
+    exo writes the session's sandbox into Claude Code's settings at session start, often while
+    Claude Code is already running; `failIfUnavailable` is only checked when Claude Code starts,
+    so without the sandbox's programs on PATH it would run every later command unsandboxed. The
+    cheap PATH scan comes first: a session is only read when something is missing."""
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    missing = [n for n in SANDBOX_NEEDS if not any(os.access(os.path.join(d, n), os.X_OK) for d in dirs)]
+    if not missing:
+        return None
+    root = find_root(str(payload.get("cwd") or os.getcwd()))
+    session = open_session(root) if root else None
+    if session is None or not os.path.exists(State(session.root).sandbox_settings(session.sid)):
+        return None  # no sandbox was configured for this session: the fence and the shell reader decide
+    return (
+        f"this session's shell commands run in Claude Code's sandbox, which needs {' and '.join(missing)}"
+        " on PATH (Debian: apt install bubblewrap socat); install them and restart Claude Code"
+    )
 
 
 def cursor(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:

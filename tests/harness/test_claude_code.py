@@ -154,3 +154,35 @@ def test_a_hook_that_cannot_run_blocks_the_call(claude: Path, project: Path) -> 
     standin = run_claude(claude, root, script, path=path_without_exo())
     assert not (root / "src/in.py").exists(), standin.result_text(0)
     assert "hook" in standin.result_text(0).lower()  # blocked by the hook that could not run
+
+
+def path_without(tmp: Path, names: tuple[str, ...]) -> str:
+    """One directory linking every program on PATH but `names`: PATH as on a machine without them."""
+    tmp.mkdir()
+    for directory in [str(BIN), *os.environ["PATH"].split(os.pathsep)]:
+        if not directory or not Path(directory).is_dir():
+            continue
+        for entry in Path(directory).iterdir():
+            link = tmp / entry.name
+            if entry.name not in names and not link.exists() and os.access(entry, os.X_OK):
+                link.symlink_to(entry)
+    return str(tmp)
+
+
+def test_without_the_sandbox_programs_the_shell_is_stopped(claude: Path, project: Path, tmp_path: Path) -> None:
+    """Without bwrap and socat Claude Code would fall back to running commands unsandboxed when
+    exo writes the sandbox mid-run (at MCP session_start): exo's hook then denies every Bash call."""
+    root = project
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("mcp__exo__session_start", {"ticket_id": "T1", "task": "no sandbox programs here"}),
+        ("Bash", {"command": "sh -c \"$(printf 'git conf%s core.fsmonitor x' ig)\"; echo rc=$?"}),
+        ("Bash", {"command": "ls"}),
+        ("Write", {"file_path": str(root / "src/ok.py"), "content": "ok = True\n"}),
+    ]
+    standin = run_claude(claude, root, script, path=path_without(tmp_path / "bin", ("bwrap", "socat")))
+    said = [standin.result_text(step) for step in range(len(script))]
+    assert "## Your fence" in json.loads(said[0])["bootstrap"]
+    for step in (1, 2):
+        assert "bwrap and socat" in said[step] and "rc=" not in said[step], said[step]
+    assert subprocess.run(["git", "config", "--get-all", "core.fsmonitor"], cwd=root).returncode == 1
+    assert (root / "src/ok.py").read_text() == "ok = True\n", said[3]

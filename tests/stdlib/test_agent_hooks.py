@@ -14,6 +14,7 @@ import pytest
 
 from exo.kernel.state import State
 from exo.stdlib import hooks, sessions
+from tests.conftest import exo
 
 EXE = str(Path(sys.executable).parent / "exo")
 A = "agent:one"
@@ -323,3 +324,44 @@ def test_git_config_changes_are_denied_early(working: Path, command: str) -> Non
 
 def test_git_config_reads_are_allowed(working: Path) -> None:
     allowed(call("claude", "pre-tool-use", tool(working, "Bash", {"command": "git config --get user.email"})))
+
+
+@pytest.fixture
+def claude_sandboxed(governed: Path) -> Path:
+    """A session started after `exo install`: exo wrote Claude Code's sandbox settings for it."""
+    assert exo("install", cwd=governed).code == 0
+    sessions.start(governed, A, ticket_id="T1")
+    assert (governed / ".claude/settings.local.json").exists()
+    return governed
+
+
+def _path_of(tmp: Path, names: tuple[str, ...]) -> str:
+    tmp.mkdir()
+    for name in names:
+        (tmp / name).write_text("#!/bin/sh\n")
+        (tmp / name).chmod(0o755)
+    return str(tmp)
+
+
+def test_without_the_sandbox_programs_claude_code_shell_is_denied(
+    claude_sandboxed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code checks `failIfUnavailable` only when it starts; exo writes the sandbox when the
+    session starts, so without bwrap/socat every later Bash call would run unsandboxed. The hook
+    denies them all, even a command that writes nothing, and says what to install."""
+    root = claude_sandboxed
+    monkeypatch.setenv("PATH", _path_of(tmp_path / "bare", ()))
+    for command in ("ls", "sh -c \"$(printf 'git conf%s core.fsmonitor x' ig)\""):
+        reason = denied(call("claude", "pre-tool-use", tool(root, "Bash", {"command": command})))
+        assert all(name in reason for name in hooks.SANDBOX_NEEDS) and "restart Claude Code" in reason
+    allowed(call("claude", "pre-tool-use", tool(root, "Write", {"file_path": str(root / "src/a.py")})))
+    monkeypatch.setenv("PATH", _path_of(tmp_path / "full", hooks.SANDBOX_NEEDS))
+    allowed(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))
+
+
+def test_a_session_without_claude_sandbox_settings_is_not_held_to_them(
+    working: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", _path_of(tmp_path / "bare", ()))
+    allowed(call("claude", "pre-tool-use", tool(working, "Bash", {"command": "ls"})))
+    assert "exo:scope" in denied(call("claude", "pre-tool-use", tool(working, "Bash", {"command": "echo > docs/x"})))
