@@ -28,7 +28,8 @@ from ._errors import AuditError, InputError
 from .canon import canonical, reject_float, sha256_hex
 from .fs import atomic_write, audit_path, audit_paths, file_lock, fsync_dir, runtime_audit_dir
 from .layout import AUDIT_DIR
-from .safe import open_regular, read_regular
+from .safe import NotRegular, open_regular, read_regular
+from .state import corrupt
 
 RECORD_VERSION = 1
 MAX_LINE = 1 << 20
@@ -143,7 +144,8 @@ def append_audit(
 
     Raises InputError (INVALID_ID, INVALID_ARGUMENT) for a bad stream, event or data,
     AuditError(AUDIT_SEALED) for a sealed stream, AuditError(AUDIT_CORRUPT) if the last record is
-    not a valid record of this stream, LockError(LOCK_BUSY), StateError(IO_ERROR).
+    not a valid record of this stream, LockError(LOCK_BUSY), StateError(STATE_CORRUPT) when the
+    stream's file is not a regular file, StateError(IO_ERROR).
     """
     ids.event_name(event)
     at = ids.moment(now)
@@ -183,8 +185,11 @@ def _append(
     with file_lock(base, runtime or published):
         path = audit_path(base, stream)
         path.parent.mkdir(parents=True, exist_ok=True)
-        created = not path.exists()
-        fd = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        created = not os.path.lexists(path)
+        try:
+            fd = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, follow=False)
+        except NotRegular as exc:
+            raise corrupt(str(path), exc.strerror or "not a regular file") from None
         try:
             if created:
                 fsync_dir(path.parent)

@@ -14,8 +14,8 @@ from . import ids
 from ._errors import LockError, StateError
 from .gitdir import common_dir, git_dir
 from .layout import AUDIT_DIR
-from .safe import open_regular, read_regular
-from .state import State
+from .safe import NotRegular, open_regular, read_regular
+from .state import State, corrupt
 
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
 LOCK_TIMEOUT_S = 30.0
@@ -125,7 +125,8 @@ def file_lock(root: Path, target: str | os.PathLike[str], timeout: float = LOCK_
 
     Lock files live under the git common dir (never in the working tree), one per target path, and
     are never deleted (deleting a lock file races with its waiters). The OS drops the lock when the
-    holder dies, so a kill -9 never leaves a stale lock. Raises LockError(LOCK_BUSY) on timeout.
+    holder dies, so a kill -9 never leaves a stale lock. Raises LockError(LOCK_BUSY) on timeout,
+    StateError(STATE_CORRUPT) when something other than a lock file is in its place.
     """
     locks = Path(State(root).locks)
     locks.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,10 @@ def _exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
         return
     # fcntl directly rather than filelock on POSIX: filelock costs ~40 ms of imports, and the audit
     # append behind every commit takes this lock.
-    fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT, follow=False)
+    except NotRegular as exc:
+        raise corrupt(str(lock_path), exc.strerror or "not a regular file") from None
     try:
         deadline = time.monotonic() + timeout
         delay = 0.001

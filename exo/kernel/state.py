@@ -6,7 +6,7 @@ belongs to one worktree (the pointer naming its open session). Nothing outside t
 runtime path, so moving a file is a change here alone.
 
 Every file is read through `safe` (regular files only, non-blocking open, bounded size), so a FIFO,
-socket, directory or huge file planted where a state file should be is a coded `STATE_CORRUPT`,
+socket, directory, symbolic link or huge file planted where a state file should be is a coded `STATE_CORRUPT`,
 never a hang or a traceback, and JSON nested past `MAX_DEPTH` is refused before it is parsed.
 Writes go through `fs.atomic_write`. Standard library only (paths are strings, pathlib is not
 imported): agent hooks read this on every tool call.
@@ -151,9 +151,10 @@ class State:
 
 def read_bytes(path: str, limit: int = DOC_LIMIT) -> bytes | None:
     """The bytes of the runtime file `path`, or None if it does not exist. Raises
-    StateError(STATE_CORRUPT) for anything but a readable regular file of at most `limit` bytes."""
+    StateError(STATE_CORRUPT) for anything but a readable regular file of at most `limit` bytes
+    (a symbolic link included: exo never makes one here)."""
     try:
-        return read_regular(path, limit)
+        return read_regular(path, limit, follow=False)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 from exo.kernel import Anchor, AuditRecord, AuditReport, InputError, ids, verify_audit
 from exo.kernel.fs import audit_path, read_file
 from exo.kernel.layout import AUDIT_DIR, REPO_STREAM
+from exo.kernel.state import read_bytes
 
 from .events import PREFIX
 
@@ -59,7 +60,7 @@ def show(root: Path, stream: str | None = None, limit: int = 50, event: str | No
         names = [REPO_STREAM, *sorted(p.stem for p in directory.glob(f"{PREFIX}*.jsonl"))] if directory.is_dir() else []
         lines = [line for name in names for line in (read_file(directory / f"{name}.jsonl") or b"").splitlines()]
     else:
-        lines = (read_file(audit_path(root, ids.stream_id(stream))) or b"").splitlines()
+        lines = (read_bytes(str(audit_path(root, ids.stream_id(stream)))) or b"").splitlines()
     records, unreadable = [], 0
     for line in lines:
         try:

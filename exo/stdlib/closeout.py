@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from exo.kernel import (
     Anchor,
+    AuditError,
     ExoError,
     GovernanceError,
     InputError,
@@ -28,9 +29,9 @@ from exo.kernel import (
     release_lock,
     seal_audit,
 )
-from exo.kernel.fs import audit_path, file_lock, read_file
+from exo.kernel.fs import audit_path, file_lock
 from exo.kernel.layout import LOCK
-from exo.kernel.state import State
+from exo.kernel.state import State, read_bytes
 
 from . import checks, drift, git, history, records, runtime, sandbox, tickets, worktree
 from .records import Handoff, SessionRecord
@@ -131,6 +132,7 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
                 code="LOCK_LOST",
             )
         git.can_commit(root)  # before anything is sealed: a failed closeout must stay retryable
+        stream = _own_stream(root, session)
         done = records.load(root, session.sid)
         if done is not None:  # an earlier attempt sealed and wrote the records but did not commit
             return _commit_and_release(root, session, here, done, say)
@@ -156,7 +158,7 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
                 now=at,
             )
         event = "session.finished" if finishing else "session.handed_off"
-        if not _closed_already(root, session.sid, event):  # a retry after a crash past the seal
+        if not _closed_already(stream, event):  # a retry after a crash past the seal
             append_audit(root, session.sid, event, _close_data(report, ran, closing), now=at)
         seq, head = seal_audit(root, session.sid, now=at)  # idempotent: a sealed stream gives its anchor
         anchor = Anchor(stream=session.sid, seq=seq, h=head, source=f".exo/sessions/{session.sid}.json")
@@ -168,13 +170,28 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         return _commit_and_release(root, session, here, record, say)
 
 
-def _closed_already(root: Path, sid: str, event: str) -> bool:
-    """Whether an earlier attempt already closed the stream with `event` and sealed it."""
-    raw = read_file(audit_path(root, sid)) or b""
-    tail = raw.rstrip(b"\n").rsplit(b"\n", 2)[-2:]
+def _own_stream(root: Path, session: OpenSession) -> bytes:
+    """The session's audit stream as it stands, refused unless it still opens with the session's
+    own session.started record: sealing a stream that lost its start would publish a record CI
+    rejects, and the history it lost would be gone for good. Raises AuditError(AUDIT_CORRUPT),
+    StateError(STATE_CORRUPT) for a stream that is not a regular file."""
+    path = audit_path(root, session.sid)
+    stream = read_bytes(str(path)) or b""
+    if not records.starts_as(stream, {key: getattr(session, key) for key in records.STARTED_CLAIMS}):
+        raise AuditError(
+            f"the audit stream of session {session.sid} ({path}) no longer opens with its session.started record",
+            code="AUDIT_CORRUPT",
+            hint="put the stream back from a backup and retry; nothing was sealed or committed",
+        )
+    return stream
+
+
+def _closed_already(stream: bytes, event: str) -> bool:
+    """Whether an earlier attempt already closed `stream` with `event` and sealed it."""
+    tail = stream.rstrip(b"\n").rsplit(b"\n", 2)[-2:]
     try:
         events = [json.loads(line).get("event") for line in tail]
-    except ValueError:
+    except (ValueError, AttributeError, RecursionError):
         return False
     return events == [event, "audit.sealed"]
 

@@ -7,7 +7,8 @@ it checks that records, mementos and sealed streams were only ever added. At the
 the governance lock against the constitution, the config, every ticket, every session record
 against its memento and audit stream, and every audit chain with the records' anchors. It refuses
 to judge what it cannot see (a shallow clone, a base that is not there) and says when a push
-rewrote history. Locally it also finds what interrupted writes left behind (`--fix` repairs it).
+rewrote history. Locally it also finds what interrupted writes left behind and runtime files that
+are not files exo could have written (`--fix` repairs what exo can rebuild).
 Nothing it reads from the repository is ever run.
 """
 
@@ -17,7 +18,10 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,6 +42,7 @@ from exo.kernel import (
 )
 from exo.kernel.fs import TMP_MARK, runtime_audit_dir
 from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, LOCAL_STREAM, LOCK
+from exo.kernel.safe import read_regular
 from exo.kernel.state import State
 
 from . import git, history, records, tickets
@@ -54,6 +59,8 @@ FIX = {
     "AUDIT": "restore the audit stream from git history; never edit audit files by hand",
     "LEFTOVER_TEMP": "run `exo doctor --fix` (an interrupted write left it)",
     "TORN_TAIL": "run `exo doctor --fix` (an interrupted append left it)",
+    "STATE_REBUILDABLE": "run `exo doctor --fix` (exo rebuilds locks and caches)",
+    "STATE_CORRUPT": "exo never makes this: find out who did, move it aside and put the file back from a backup",
     "COMMIT_UNGOVERNED": "an agent committed without a session: redo the work in a governed session",
     "CONTENT_UNGOVERNED": "redo the change in a session whose ticket covers it, or have a human commit it",
     "RECORD_REWRITTEN": "records, mementos and sealed streams are write-once: restore them from git history",
@@ -423,15 +430,8 @@ def _disagreement(record: records.SessionRecord, blob: Callable[[str], bytes | N
 
     if record.fence is None or sha256_hex(canonical(record.fence)) != record.fence_sha256:
         return "its fence does not match the pinned fence_sha256"
-    first = (blob(f"{AUDIT_DIR}/{record.sid}.jsonl") or b"").split(b"\n", 1)[0]
-    try:
-        started = json.loads(first)
-        data = started["data"] if started.get("event") == "session.started" else {}
-    except (ValueError, AttributeError, KeyError, TypeError):
-        data = {}
-    claims = {"ticket_id": record.ticket_id, "actor": record.actor, "base_commit": record.base_commit}
-    claims["fence_sha256"] = record.fence_sha256
-    if any(data.get(key) != value for key, value in claims.items()):
+    claims = {key: getattr(record, key) for key in records.STARTED_CLAIMS}
+    if not records.starts_as(blob(f"{AUDIT_DIR}/{record.sid}.jsonl") or b"", claims):
         return "it disagrees with the session.started record of its audit stream"
     return ""
 
@@ -473,6 +473,13 @@ def _local(root: Path, fix: bool, problem: _Problems) -> list[str]:
             fixed.append(_repair_tail(root, path))
         else:
             problem("TORN_TAIL", str(path), "an interrupted append left a partial record")
+    for path, rebuildable in _not_files(root):
+        if fix and rebuildable:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            fixed.append(f"removed {path}, which was not a regular file")
+        else:
+            code = "STATE_REBUILDABLE" if rebuildable else "STATE_CORRUPT"
+            problem("STATE_CORRUPT", str(path), "a runtime state file that is not a regular file", code)
     if fixed:
         append_audit(root, LOCAL_STREAM, "doctor.repaired", {"repaired": fixed})
     return fixed
@@ -493,15 +500,33 @@ def _torn(root: Path) -> list[Path]:
     out = []
     for place in places:
         for path in sorted(place.glob("*.jsonl")):
-            with contextlib.suppress(OSError):
-                data = path.read_bytes()
+            with contextlib.suppress(OSError):  # not a regular file: reported by _not_files
+                data = read_regular(path, follow=False)
                 if data and not data.endswith(b"\n"):
                     out.append(path)
     return out
 
 
+def _not_files(root: Path) -> Iterator[tuple[Path, bool]]:
+    """Entries of the runtime directory where exo keeps only regular files that are something else
+    (a FIFO would hang a reader, a link would redirect a writer), and whether exo can rebuild them."""
+    with contextlib.suppress(ExoError):
+        state = State(root)
+        rebuilt = (state.locks, os.path.dirname(state.cache("x")))
+        kept = (state.sessions, state.leases, state.audit, os.path.dirname(state.sandbox_settings("x")))
+        for place in (*rebuilt, *kept):
+            rebuildable = place in rebuilt
+            with contextlib.suppress(OSError):
+                for entry in sorted(Path(place).iterdir()):
+                    if not stat.S_ISREG(entry.lstat().st_mode):
+                        yield entry, rebuildable
+        pointer = Path(state.pointer)
+        if pointer.is_symlink() or (pointer.exists() and not stat.S_ISREG(pointer.lstat().st_mode)):
+            yield pointer, False
+
+
 def _repair_tail(root: Path, path: Path) -> str:
-    data = path.read_bytes()
+    data = read_regular(path, follow=False)
     keep = data[: data.rfind(b"\n") + 1]
     path.write_bytes(keep)
     removed = data[len(keep) :]

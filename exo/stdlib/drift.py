@@ -24,8 +24,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from exo.kernel import Action, Fence, Governance, check_action, ids
-from exo.kernel.fs import audit_path, read_file
+from exo.kernel.fs import audit_path
 from exo.kernel.safe import read_regular
+from exo.kernel.state import read_bytes
 
 from . import git, history, worktree
 from .githooks import commit_policy, exempt_commit
@@ -277,7 +278,7 @@ def commit_changes(root: Path, session: OpenSession, gov: Governance) -> dict[st
 
 def prepared_trees(root: Path, sid: str) -> set[str]:
     """Trees of the commits the session prepared (its `commit.prepared` records)."""
-    raw = read_file(audit_path(root, ids.stream_id(sid))) or b""
+    raw = read_bytes(str(audit_path(root, ids.stream_id(sid)))) or b""
     trees = set()
     for line in raw.splitlines():
         if b'"commit.prepared"' in line:

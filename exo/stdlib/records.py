@@ -9,6 +9,7 @@ and the `.exo/` files exo wrote for it, so doctor can tell its content anywhere 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,20 @@ from .drift import DriftReport, Product
 
 SESSIONS = ".exo/sessions"
 MEMENTOS = ".exo/mementos"
+STARTED_CLAIMS = ("ticket_id", "actor", "base_commit", "fence_sha256")  # what session.started pins
+
+
+def starts_as(stream: bytes, claims: dict[str, str]) -> bool:
+    """Whether the audit stream `stream` opens with the session.started record of a session that
+    claims `claims` (its ticket, actor, base commit and pinned fence): a stream emptied, cut at the
+    front or swapped for another is not the session's own."""
+    first = stream.split(b"\n", 1)[0]
+    try:
+        started = json.loads(first)
+        data = started["data"] if started.get("event") == "session.started" else {}
+        return isinstance(data, dict) and all(data.get(key) == claims[key] for key in STARTED_CLAIMS)
+    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        return False
 
 
 class Handoff(BaseModel):
