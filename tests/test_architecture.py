@@ -131,3 +131,49 @@ def test_help_and_hooks_do_not_pay_for_pydantic() -> None:
     assert "pydantic" not in loaded_after(["--help"])  # the 150 ms budget of `exo --help`
     hook = loaded_after(["hook", "claude", "pre-tool-use"], stdin='{"tool_name": "Write", "tool_input": {}}')
     assert not hook & {"pydantic", "typer", "click", "rich", "yaml", "pathspec", "filelock", "mcp", "git"}
+
+
+RUNTIME_NAMES = {"sessions", "leases", "locks", "claude-sandbox", "quarantine"}
+RUNTIME_CONSTANTS = {"STATE_DIR", "FROZEN", "RUNTIME_AUDIT"}
+GIT_DIRS = ("common", "git_dir", "own")  # how code names a git directory; `<git dir>/exo` is the runtime dir
+
+
+def _runtime_joins(source: str) -> list[int]:
+    """Lines that build a path (`/`, `os.path.join`, `joinpath`) from a runtime directory's name."""
+
+    def named(node: ast.AST, under: ast.AST | None = None) -> bool:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value.strip("/")
+            in_git = name == "exo" and under is not None and any(g in ast.unparse(under) for g in GIT_DIRS)
+            return name in RUNTIME_NAMES or in_git
+        return isinstance(node, (ast.Name, ast.Attribute)) and (
+            getattr(node, "id", None) in RUNTIME_CONSTANTS or getattr(node, "attr", None) in RUNTIME_CONSTANTS
+        )
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and named(node.right, node.left):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Call) and node.args and getattr(node.func, "attr", None) in {"join", "joinpath"}:
+            first, *rest = node.args
+            if named(first) or any(named(arg, first) for arg in rest):
+                found.append(node.lineno)
+    return sorted(found)
+
+
+def test_no_module_but_the_state_layer_builds_a_runtime_path() -> None:
+    """Every runtime file is located by `exo.kernel.state` alone, so moving one is a change there."""
+    by_hand = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "kernel" / "state.py"
+        for line in _runtime_joins(path.read_text())
+    ]
+    assert by_hand == []
+
+
+def test_the_runtime_path_checker_sees_a_path_built_by_hand() -> None:
+    source = 'x = common / "exo" / "leases"\ny = os.path.join(git_dir(r), "exo")\nz = a.joinpath("locks")\n'
+    assert _runtime_joins(source) == [1, 1, 2, 3]
+    fine = 'x = root / ".exo" / "tickets"\ny = "-".join(["a", "b"])\nz = Path(sys.executable).parent / "exo"\n'
+    assert _runtime_joins(fine) == []
