@@ -289,6 +289,16 @@ def test_sec9_a_file_git_reads_settings_from_is_refused_at_finish(governed: Path
     assert set(refused(closeout.finish(governed, AGENT)).values()) == {"git_settings"}
 
 
+def test_limit_a_global_git_setting_is_not_compared_at_finish(governed: Path) -> None:
+    """Residual (docs/security.md): the human's own ~/.gitconfig is outside the repository, so a
+    code-running setting written there during the session is not seen at finish (under a sandbox
+    it is read-only: tests/sandbox/test_attacks.py, case `config-global`)."""
+    start(governed)
+    git(governed, "config", "--global", "core.fsmonitor", "touch /tmp/exo-pwned")
+    assert git(governed, "config", "--global", "core.fsmonitor") == "touch /tmp/exo-pwned"
+    assert closeout.finish(governed, AGENT).ok
+
+
 def test_ordinary_git_config_changes_are_not_drift(governed: Path) -> None:
     start(governed)
     git(governed, "config", "branch.main.remote", "origin")  # what `git push -u` writes
