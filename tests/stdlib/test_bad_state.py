@@ -125,10 +125,36 @@ def _clear(path: Path) -> None:
 
 
 def run(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return together(root, [(list(args), stdin)])[0]
+
+
+def together(root: Path, calls: list[tuple[list[str], str | None]]) -> list[subprocess.CompletedProcess[str]]:
+    """Run exo commands at once, as a harness and a developer would; a hang is a failure."""
     env = {**os.environ, "EXO_ACTOR": A}
-    return subprocess.run(
-        [EXE, *args], cwd=root, env=env, input=stdin, capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
+    started = [
+        (
+            args,
+            stdin,
+            subprocess.Popen(
+                [EXE, *args],
+                cwd=root,
+                env=env,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+        )
+        for args, stdin in calls
+    ]
+    try:
+        answers = [(args, process, *process.communicate(stdin, timeout=TIMEOUT)) for args, stdin, process in started]
+    finally:
+        for _args, _stdin, process in started:
+            process.kill()
+    return [
+        subprocess.CompletedProcess([EXE, *args], process.returncode, out, err) for args, process, out, err in answers
+    ]
 
 
 def coded(done: subprocess.CompletedProcess[str], *allowed: int) -> None:
@@ -150,7 +176,10 @@ def reported(done: subprocess.CompletedProcess[str]) -> None:
     coded(done, 0, 1)
 
 
-def hook(root: Path) -> subprocess.CompletedProcess[str]:
+HOOK = ["hook", "claude", "pre-tool-use"]
+
+
+def hook_payload(root: Path) -> str:
     payload = {
         "session_id": "s",
         "cwd": str(root),
@@ -158,7 +187,7 @@ def hook(root: Path) -> subprocess.CompletedProcess[str]:
         "tool_name": "Write",
         "tool_input": {"file_path": str(root / "src/a.py"), "content": "x"},
     }
-    return run(root, "hook", "claude", "pre-tool-use", stdin=json.dumps(payload))
+    return json.dumps(payload)
 
 
 @pytest.mark.heavy
@@ -168,14 +197,15 @@ def test_a_damaged_state_file_gets_an_answer_and_nothing_is_lost(open_session: P
     root = open_session
     planted = Planted(FILES[name](root), kind)
 
-    decided = hook(root)
+    readers = [(HOOK, hook_payload(root)), (["status", "--json"], None), (["ticket", "list", "--json"], None)]
+    decided, status, listed, doctor = together(root, [*readers, (["doctor", "--json"], None)])
     coded(decided, 0, 2)
     if decided.returncode == 2:
         reason = json.loads(decided.stdout)["hookSpecificOutput"]["permissionDecisionReason"]
         assert "internal error" not in reason, reason
-    coded(run(root, "status", "--json"), 0, 1)
-    coded(run(root, "ticket", "list", "--json"), 0, 1)
-    reported(run(root, "doctor", "--json"))
+    coded(status, 0, 1)
+    coded(listed, 0, 1)
+    reported(doctor)
     finished = run(root, "session-finish", "--summary", "under damage", "--json")
     coded(finished, 0, 1)
 
