@@ -29,3 +29,20 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 ticket_app = typer.Typer(help="Create, list, show and update tickets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(ticket_app, name="ticket")
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from exo import __version__
+
+        typer.echo(f"exo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print exo's version and exit."
+    ),
+) -> None:
+    """exo governs AI coding agents in a git repository."""

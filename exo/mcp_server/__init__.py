@@ -43,7 +43,9 @@ done (or `session_handoff`). Errors carry error[CODE] and a hint saying what to 
 
 def build(cwd: Path, default_actor: str | None) -> MCPServer:
     """The server, bound to a default repository directory and actor (read by `main` at the edge)."""
-    server = MCPServer("exo", instructions=INSTRUCTIONS, log_level="WARNING")
+    from exo import __version__
+
+    server = MCPServer("exo", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
 
     def root() -> Path:
         return repo.find_root(cwd)
@@ -237,7 +239,31 @@ def refused_is_error(result: FinishResult) -> FinishResult:
     return result
 
 
-def main() -> None:
-    """`exo-mcp`: serve over stdio. Logs go to stderr; stdout carries only the protocol."""
+USAGE = """Usage: exo-mcp [--help | --version]
+
+Serve exo's tools over MCP on stdin/stdout, for the repository in the current directory.
+A harness starts it from its MCP configuration (`exo adapters` writes one); it is not run by hand.
+
+The actor is EXO_ACTOR from that configuration, else agent:<the client's name>; a human's name is
+refused. Logs go to stderr; stdout carries only the protocol.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`exo-mcp`: serve over stdio, or answer `--help`/`--version`; any other argument is refused
+    rather than ignored (a server that starts on a typo would sit waiting on stdin)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--help"], ["-h"]):
+        sys.stdout.write(USAGE)
+        return
+    if args == ["--version"]:
+        from exo import __version__
+
+        sys.stdout.write(f"exo-mcp {__version__}\n")
+        return
+    if args:
+        sys.stderr.write(f"error[INVALID_ARGUMENT]: exo-mcp takes no arguments, got {' '.join(args)!r}\n")
+        sys.stderr.write("hint: run `exo-mcp --help`\n")
+        raise SystemExit(2)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     build(Path.cwd(), os.environ.get("EXO_ACTOR") or None).run()

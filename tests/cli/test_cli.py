@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,14 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
     assert result.exit_code == 0
     for word in ("init", "build-governance", "check", "audit", "demo", "Exit codes"):
         assert word in result.output
+
+
+def test_version_prints_the_installed_version(tmp_path: Path) -> None:
+    from exo import __version__
+
+    done = exo("--version", cwd=tmp_path)  # outside a repository: it needs none
+    assert done.code == 0 and done.out == f"exo {__version__}\n"
+    assert version("exo-kernel") == __version__  # the one the package index sees
 
 
 def leaf_commands() -> list[list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,35 @@ async def test_two_servers_for_two_actors_race_for_one_ticket(exo_repo: Path) ->
     assert len(winners) == 1 and len(losers) == 1
     assert "error[NO_TICKET]" in losers[0]
     assert outcomes[winners[0]].structured_content["lease"]["holder"] == winners[0]
+
+
+@pytest.mark.anyio
+async def test_the_server_says_its_version(governed: Path) -> None:
+    from exo import __version__
+
+    async with Client(params(governed, "agent:stdio")) as client:
+        assert client.server_info.name == "exo" and client.server_info.version == __version__
+
+
+@pytest.mark.parametrize("entry", [[SERVER], [sys.executable, "-m", "exo.mcp_server"]], ids=["exo-mcp", "python-m"])
+def test_help_and_version_answer_and_a_stray_argument_is_refused(tmp_path: Path, entry: list[str]) -> None:
+    """Neither starts the server (which would sit waiting on stdin): each answers and exits."""
+    from exo import __version__
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*entry, *args],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("Usage: exo-mcp") and "EXO_ACTOR" in helped.stdout
+    assert run("--version").stdout == f"exo-mcp {__version__}\n"
+    stray = run("--repo", "/elsewhere")
+    assert stray.returncode == 2 and stray.stdout == ""
+    assert stray.stderr.startswith("error[INVALID_ARGUMENT]") and "hint: run `exo-mcp --help`" in stray.stderr
