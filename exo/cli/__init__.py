@@ -26,10 +26,23 @@ def main() -> None:
     # listing 10,000 tickets) and frees nothing that process exit would not.
     gc.disable()
     try:
+        import typer.main
+
         from . import adapters, audit, demo, doctor, governance, hooks, install, run, sessions, tickets  # noqa: F401 - registering their commands
         from .app import app
 
-        app()
+        try:
+            code = typer.main.get_command(app).main(args, prog_name="exo", standalone_mode=False)
+        except typer.Abort:
+            print("Aborted!", file=sys.stderr)
+            raise SystemExit(1) from None
+        except Exception as exc:
+            from .common import is_usage_error, usage_error
+
+            if is_usage_error(exc):
+                usage_error(exc, args)
+            raise
+        raise SystemExit(code if isinstance(code, int) else 0)
     except Exception as exc:
         from .common import internal_error
 

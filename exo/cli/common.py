@@ -58,13 +58,47 @@ class Context:
 
 def fail(exc: ExoError, as_json: bool) -> NoReturn:
     """Print `error[CODE]: message` and `hint:` on stderr (and the error as JSON on stdout) and exit."""
+    say_error(exc, as_json)
+    raise typer.Exit(exc.exit_status)
+
+
+def say_error(exc: ExoError, as_json: bool) -> None:
     if as_json:
         import json
 
         typer.echo(json.dumps({"ok": False, "error": exc.to_dict()}, indent=2))
     typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
     typer.echo(f"hint: {exc.hint}", err=True)
-    raise typer.Exit(exc.exit_status)
+
+
+def is_usage_error(exc: Exception) -> bool:
+    """Whether `exc` is Click's usage error (Click's own, or the copy newer Typer releases carry)."""
+    import importlib
+
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            if isinstance(exc, importlib.import_module(module).UsageError):
+                return True
+        except ImportError:
+            continue
+    return False
+
+
+def usage_error(exc: Exception, args: list[str]) -> NoReturn:
+    """A command line Click cannot parse (unknown option or command, missing or bad argument), in
+    exo's error format rather than Click's usage text: `INVALID_ARGUMENT`, exit 2. A group run
+    without a command prints its help instead, still exit 2."""
+    from exo.kernel import InputError
+
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        typer.echo(exc.format_message() if hasattr(exc, "format_message") else str(exc))
+        raise SystemExit(2)
+    context = getattr(exc, "ctx", None)
+    where = context.command_path if context is not None else "exo"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    error = InputError(f"{where}: {message}", code="INVALID_ARGUMENT", hint=f"see `{where} --help`")
+    say_error(error, "--json" in args)
+    raise SystemExit(error.exit_status)
 
 
 def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R:

@@ -34,6 +34,35 @@ def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     assert version("exo-kernel") == __version__  # the one the package index sees
 
 
+BAD_COMMAND_LINES = {
+    "unknown-option": (["ticket", "create", "--title", "x", "--json"], "No such option: --title"),
+    "missing-argument": (["ticket", "show", "--json"], "Missing argument 'ID'"),
+    "out-of-range": (["ticket", "create", "x", "--scope", "src/**", "--priority", "0", "--json"], "'--priority'"),
+    "not-a-number": (["audit", "show", "--limit", "many", "--json"], "'--limit'"),
+    "unknown-command": (["nosuch", "--json"], "No such command 'nosuch'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_COMMAND_LINES))
+def test_a_bad_command_line_is_a_coded_error_and_json_under_json(exo_repo: Path, case: str) -> None:
+    """Click's usage text is not exo's error format: a script reading stderr, or stdout under
+    --json, gets INVALID_ARGUMENT, exit 2, and the command's --help as the hint."""
+    args, said = BAD_COMMAND_LINES[case]
+    done = exo(*args, cwd=exo_repo)
+    assert done.code == 2, done
+    first, hint = done.err.splitlines()[:2]
+    assert first.startswith("error[INVALID_ARGUMENT]: exo") and said in first, done.err
+    assert hint.startswith("hint: see `exo") and hint.endswith(" --help`"), done.err
+    error = json.loads(done.out)["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and said in error["message"]
+    assert exo(*[a for a in args if a != "--json"], cwd=exo_repo).out == ""  # without --json, nothing on stdout
+
+
+def test_a_group_without_its_command_prints_its_help(exo_repo: Path) -> None:
+    done = exo("ticket", cwd=exo_repo)
+    assert done.code == 2 and done.out.startswith("Usage: exo ticket") and "create" in done.out
+
+
 def leaf_commands() -> list[list[str]]:
     """Every runnable command of the real CLI, found by walking its command tree."""
     import typer.main
