@@ -56,3 +56,31 @@ def test_wheel_installs_only_the_exo_package(tmp_path: Path) -> None:
     assert "exo/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "exo = exo.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+# Import names of the distributions exo declares (the ones whose import name differs are mapped).
+IMPORT_NAMES = {"pyyaml": "yaml"}
+
+
+def test_every_library_exo_imports_is_declared_and_only_where_it_is_used() -> None:
+    """A module exo imports at run time that only arrives as another package's dependency breaks
+    when that package drops it; a dependency declared for every platform but used on one is weight."""
+    import ast
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {}
+    for spec in project["dependencies"]:
+        name = re.match(r"[A-Za-z0-9_.-]+", spec).group().lower()  # type: ignore[union-attr]
+        declared[IMPORT_NAMES.get(name, name)] = spec
+    imported = set()
+    for path in (ROOT / "exo").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            imported |= {n.split(".")[0] for n in names}
+    third_party = {n for n in imported if n not in sys.stdlib_module_names and n != "exo"}
+    assert sorted(third_party - set(declared)) == []
+    assert "sys_platform == 'win32'" in declared["filelock"]  # imported only on Windows (kernel/fs.py)
