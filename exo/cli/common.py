@@ -91,11 +91,11 @@ def usage_error(exc: Exception, args: list[str]) -> NoReturn:
     from exo.kernel import InputError
 
     if type(exc).__name__ == "NoArgsIsHelpError":
-        typer.echo(exc.format_message() if hasattr(exc, "format_message") else str(exc))
+        typer.echo(exc.format_message())  # type: ignore[attr-defined]
         raise SystemExit(2)
     context = getattr(exc, "ctx", None)
     where = context.command_path if context is not None else "exo"
-    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = exc.format_message()  # type: ignore[attr-defined]
     error = InputError(f"{where}: {message}", code="INVALID_ARGUMENT", hint=f"see `{where} --help`")
     say_error(error, "--json" in args)
     raise SystemExit(error.exit_status)

@@ -28,8 +28,8 @@ from ._errors import AuditError, InputError
 from .canon import canonical, reject_float, sha256_hex
 from .fs import atomic_write, audit_path, audit_paths, file_lock, fsync_dir, runtime_audit_dir
 from .layout import AUDIT_DIR
-from .safe import NotRegular, open_regular, read_regular
-from .state import corrupt
+from .safe import read_regular
+from .state import open_runtime
 
 RECORD_VERSION = 1
 MAX_LINE = 1 << 20
@@ -186,10 +186,7 @@ def _append(
         path = audit_path(base, stream)
         path.parent.mkdir(parents=True, exist_ok=True)
         created = not os.path.lexists(path)
-        try:
-            fd = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, follow=False)
-        except NotRegular as exc:
-            raise corrupt(str(path), exc.strerror or "not a regular file") from None
+        fd = open_runtime(path, os.O_RDWR | os.O_APPEND)
         try:
             if created:
                 fsync_dir(path.parent)

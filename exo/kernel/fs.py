@@ -14,8 +14,8 @@ from . import ids
 from ._errors import LockError, StateError
 from .gitdir import common_dir, git_dir
 from .layout import AUDIT_DIR
-from .safe import NotRegular, open_regular, read_regular
-from .state import State, corrupt
+from .safe import read_regular
+from .state import State, open_runtime
 
 TMP_MARK = ".exo-tmp-"  # temp files are ".<name>.exo-tmp-<hex>"; doctor finds leftovers by this mark
 LOCK_TIMEOUT_S = 30.0
@@ -156,10 +156,7 @@ def _exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
         return
     # fcntl directly rather than filelock on POSIX: filelock costs ~40 ms of imports, and the audit
     # append behind every commit takes this lock.
-    try:
-        fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT, follow=False)
-    except NotRegular as exc:
-        raise corrupt(str(lock_path), exc.strerror or "not a regular file") from None
+    fd = open_runtime(lock_path, os.O_RDWR)
     try:
         deadline = time.monotonic() + timeout
         delay = 0.001

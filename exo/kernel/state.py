@@ -22,7 +22,7 @@ from . import ids
 from ._errors import StateError
 from .gitdir import common_of, git_dir
 from .layout import FROZEN, RUNTIME_AUDIT
-from .safe import read_regular
+from .safe import NotRegular, open_regular, read_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -159,6 +159,16 @@ def read_bytes(path: str, limit: int = DOC_LIMIT) -> bytes | None:
         return None
     except OSError as exc:
         raise corrupt(path, exc.strerror or str(exc)) from exc
+
+
+def open_runtime(path: str | os.PathLike[str], flags: int) -> int:
+    """A descriptor on the runtime file `path` for writing in place (a lock file, a stream being
+    appended), created if missing. Raises StateError(STATE_CORRUPT) when something other than a
+    regular file is there, a symbolic link included; OSError when the disk refuses."""
+    try:
+        return open_regular(path, flags | os.O_CREAT, follow=False)
+    except NotRegular as exc:
+        raise corrupt(os.fspath(path), exc.strerror or "not a regular file") from None
 
 
 def read_doc(path: str, limit: int = DOC_LIMIT) -> dict[str, Any] | None:

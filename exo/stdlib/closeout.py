@@ -177,7 +177,7 @@ def _own_stream(root: Path, session: OpenSession) -> bytes:
     StateError(STATE_CORRUPT) for a stream that is not a regular file."""
     path = audit_path(root, session.sid)
     stream = read_bytes(str(path)) or b""
-    if not records.starts_as(stream, {key: getattr(session, key) for key in records.STARTED_CLAIMS}):
+    if not records.starts_as(stream, session):
         raise AuditError(
             f"the audit stream of session {session.sid} ({path}) no longer opens with its session.started record",
             code="AUDIT_CORRUPT",

@@ -430,8 +430,7 @@ def _disagreement(record: records.SessionRecord, blob: Callable[[str], bytes | N
 
     if record.fence is None or sha256_hex(canonical(record.fence)) != record.fence_sha256:
         return "its fence does not match the pinned fence_sha256"
-    claims = {key: getattr(record, key) for key in records.STARTED_CLAIMS}
-    if not records.starts_as(blob(f"{AUDIT_DIR}/{record.sid}.jsonl") or b"", claims):
+    if not records.starts_as(blob(f"{AUDIT_DIR}/{record.sid}.jsonl") or b"", record):
         return "it disagrees with the session.started record of its audit stream"
     return ""
 
@@ -475,7 +474,10 @@ def _local(root: Path, fix: bool, problem: _Problems) -> list[str]:
             problem("TORN_TAIL", str(path), "an interrupted append left a partial record")
     for path, rebuildable in _not_files(root):
         if fix and rebuildable:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            if stat.S_ISDIR(path.lstat().st_mode):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             fixed.append(f"removed {path}, which was not a regular file")
         else:
             code = "STATE_REBUILDABLE" if rebuildable else "STATE_CORRUPT"
@@ -521,7 +523,7 @@ def _not_files(root: Path) -> Iterator[tuple[Path, bool]]:
                     if not stat.S_ISREG(entry.lstat().st_mode):
                         yield entry, rebuildable
         pointer = Path(state.pointer)
-        if pointer.is_symlink() or (pointer.exists() and not stat.S_ISREG(pointer.lstat().st_mode)):
+        if os.path.lexists(pointer) and not stat.S_ISREG(pointer.lstat().st_mode):
             yield pointer, False
 
 

@@ -28,16 +28,17 @@ MEMENTOS = ".exo/mementos"
 STARTED_CLAIMS = ("ticket_id", "actor", "base_commit", "fence_sha256")  # what session.started pins
 
 
-def starts_as(stream: bytes, claims: dict[str, str]) -> bool:
-    """Whether the audit stream `stream` opens with the session.started record of a session that
-    claims `claims` (its ticket, actor, base commit and pinned fence): a stream emptied, cut at the
-    front or swapped for another is not the session's own."""
+def starts_as(stream: bytes, owner: object) -> bool:
+    """Whether the audit stream `stream` opens with the session.started record of `owner` (an open
+    session or its record: same ticket, actor, base commit and pinned fence); a stream emptied, cut
+    at the front or swapped for another is not the session's own."""
+    claims = {key: getattr(owner, key) for key in STARTED_CLAIMS}
     first = stream.split(b"\n", 1)[0]
     try:
         started = json.loads(first)
         data = started["data"] if started.get("event") == "session.started" else {}
-        return isinstance(data, dict) and all(data.get(key) == claims[key] for key in STARTED_CLAIMS)
-    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        return isinstance(data, dict) and all(data.get(key) == value for key, value in claims.items())
+    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):  # not a record at all
         return False
 
 
