@@ -86,37 +86,52 @@ def live_lease(session: Session) -> None:
         raise Denied("LOCK_LOST: this session's lease expired; run `exo session-heartbeat` sooner, or start again")
 
 
+Writes = list[tuple[str, str]]  # (operation, path): what a tool call would do to the tree
+
+
 def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> str | None:
-    """None if the tool call may proceed, else the reason to deny it."""
-    cwd = payload.get("cwd") or os.getcwd()
-    if not isinstance(cwd, str):
-        return "the hook input has no usable cwd"
+    """None if the Claude Code tool call may proceed, else the reason to deny it."""
     if tool in FILE_TOOLS:
         path = tool_input.get(FILE_TOOLS[tool])
         if not isinstance(path, str) or not path:
             return f"{tool} call without a {FILE_TOOLS[tool]}"
-        writes = [("write", path)]
-        bypass: list[str] = []
-    elif tool == "Bash":
-        command = tool_input.get("command")
-        if not isinstance(command, str):
-            return "Bash call without a command"
-        from .shell import read_command  # only Bash calls pay for shlex
-
-        reading = read_command(command)
-        writes, bypass = reading.writes, reading.bypass
-        if not writes and not bypass:
-            return None  # writes nothing exo governs, wherever it runs: normal permissions apply
-    elif tool.startswith("mcp__"):
+        return judge(payload, [("write", path)])
+    if tool == "Bash":
+        return shell(payload, tool_input.get("command"))
+    if tool.startswith("mcp__"):
         server, _, name = tool[5:].partition("__")
-        if server == "exo" or _reads_only(name):
-            return None  # exo's own tools are the broker; a tool named for reading writes nothing
-        writes = [("write", p) for p in _mcp_paths(tool_input)]
-        bypass = []
-        if not writes:
-            return f"exo cannot tell which paths {tool} writes, so it is blocked in a governed session"
-    else:
-        return f"exo does not know the tool {tool!r}; it only decides Write, Edit, MultiEdit, NotebookEdit and Bash"
+        return mcp(payload, tool, name, tool_input, ours=server == "exo")
+    return f"exo does not know the tool {tool!r}; it only decides Write, Edit, MultiEdit, NotebookEdit and Bash"
+
+
+def shell(payload: dict[str, Any], command: object) -> str | None:
+    """Decide a shell command: what it writes that exo governs, and any hook bypass it attempts."""
+    if not isinstance(command, str):
+        return "shell call without a command"
+    from .shell import read_command  # only shell calls pay for shlex
+
+    reading = read_command(command)
+    if not reading.writes and not reading.bypass:
+        return None  # writes nothing exo governs, wherever it runs: normal permissions apply
+    return judge(payload, reading.writes, reading.bypass)
+
+
+def mcp(payload: dict[str, Any], tool: str, name: str, tool_input: dict[str, Any], *, ours: bool) -> str | None:
+    """Decide another MCP server's tool by the paths its arguments name; exo's own tools are the
+    broker, and a tool named for reading writes nothing."""
+    if ours or _reads_only(name):
+        return None
+    writes = [("write", p) for p in _mcp_paths(tool_input)]
+    if not writes:
+        return f"exo cannot tell which paths {tool} writes, so it is blocked in a governed session"
+    return judge(payload, writes)
+
+
+def judge(payload: dict[str, Any], writes: Writes, bypass: list[str] | None = None) -> str | None:
+    """Decide `writes` (relative to the payload's cwd) against the open session's fence."""
+    cwd = payload.get("cwd") or os.getcwd()
+    if not isinstance(cwd, str):
+        return "the hook input has no usable cwd"
     root = find_root(cwd)
     if root is None:
         return f"{cwd} is not inside a git repository governed by exo"
@@ -192,12 +207,7 @@ def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int
         root = find_root(str(payload.get("cwd") or os.getcwd()))
         session = open_session(root) if root else None
         if session is not None:
-            reason = (
-                f"exo session {session.sid} on {session.ticket_id} is still open: run "
-                '`exo session-finish --summary "..."` (or `exo session-handoff --to ACTOR --summary "..."`)'
-                " before stopping"
-            )
-            json.dump({"decision": "block", "reason": reason}, out)
+            json.dump({"decision": "block", "reason": still_open(session)}, out)
         return 0
     if event == "session-end":
         return 0
@@ -228,23 +238,78 @@ def unsandboxed(payload: dict[str, Any]) -> str | None:
     )
 
 
+# Cursor's preToolUse fires for every tool; its hook entry's matcher sends exo only these (the
+# documented writers, the aliases field reports show, and every MCP tool). Reads are never denied
+# even if a Cursor version ignores the matcher.
+CURSOR_WRITERS = "Shell|Write|StrReplace|Edit|MultiEdit|Delete|MCP:.*"
+CURSOR_EDITS = {"Write": "write", "StrReplace": "write", "Edit": "write", "MultiEdit": "write", "Delete": "delete"}
+CURSOR_READS = frozenset({"Read", "Grep", "Glob", "LS", "Task", "SemanticSearch", "WebSearch", "WebFetch"})
+CURSOR_PATH_KEYS = ("file_path", "path", "target_file", "filePath")
+# exo-mcp's tools, which Cursor names `MCP:<tool>` without the server (tests keep this in step).
+EXO_TOOLS = frozenset(
+    {"status", "next", "ticket_create", "ticket_list", "ticket_show", "session_start", "session_heartbeat"}
+    | {"session_finish", "session_handoff", "check", "doctor", "audit_verify"}
+)
+
+
 def cursor(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
+    payload = _cursor_cwd(payload)
     if event == "pre-tool-use":
         tool = payload.get("tool_name")
         tool_input = payload.get("tool_input")
         if not isinstance(tool, str) or not isinstance(tool_input, dict):
             raise Denied("preToolUse input without tool_name and tool_input")
-        reason = decide(_cursor_cwd(payload), tool, tool_input)
+        reason = cursor_decide(payload, tool, tool_input)
     elif event == "before-shell":
-        command = payload.get("command")
-        if not isinstance(command, str):
-            raise Denied("beforeShellExecution input without a command")
-        reason = decide(_cursor_cwd(payload), "Bash", {"command": command})
+        reason = shell(payload, payload.get("command"))
+    elif event == "session-start":
+        json.dump({"additional_context": _bootstrap(payload)}, out)
+        return 0
+    elif event == "stop":
+        json.dump(_cursor_stop(payload), out)
+        return 0
     else:
         raise Denied(f"unknown Cursor hook event {event!r}")
     if reason is not None:
         raise Denied(reason)
     return 0
+
+
+def cursor_decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> str | None:
+    """None if the Cursor tool call may proceed, else the reason to deny it."""
+    if tool in CURSOR_READS:
+        return None
+    if tool == "Shell":
+        where = tool_input.get("working_directory")
+        at = {**payload, "cwd": where} if isinstance(where, str) and where else payload
+        return shell(at, tool_input.get("command"))
+    if tool in CURSOR_EDITS:
+        path = next((v for k in CURSOR_PATH_KEYS if isinstance(v := tool_input.get(k), str) and v), None)
+        if path is None:
+            return f"{tool} call without a path ({', '.join(CURSOR_PATH_KEYS)})"
+        return judge(payload, [(CURSOR_EDITS[tool], path)])
+    if tool.startswith("MCP:"):
+        name = tool[4:]
+        return mcp(payload, tool, name, tool_input, ours=name in EXO_TOOLS)
+    return f"exo does not know the Cursor tool {tool!r}; it decides Shell, Write, Delete and MCP tools"
+
+
+def _cursor_stop(payload: dict[str, Any]) -> dict[str, str]:
+    """Ask the agent once to close its session when its loop completes with one still open (never
+    after an abort or error, never again in a loop the follow-up started)."""
+    if payload.get("status", "completed") != "completed" or payload.get("loop_count", 0) != 0:
+        return {}
+    root = find_root(str(payload.get("cwd") or os.getcwd()))
+    session = open_session(root) if root else None
+    return {} if session is None else {"followup_message": still_open(session)}
+
+
+def still_open(session: Session) -> str:
+    return (
+        f"exo session {session.sid} on {session.ticket_id} is still open: run "
+        '`exo session-finish --summary "..."` (or `exo session-handoff --to ACTOR --summary "..."`)'
+        " before stopping"
+    )
 
 
 def _cursor_cwd(payload: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from exo.kernel import StateError
 from exo.kernel.fs import atomic_write, read_file
 
 from . import git, jsonfile
+from .hooks import CURSOR_WRITERS
 
 MARKER = "# exo-managed-hook"
 GIT_HOOKS = ("pre-commit", "prepare-commit-msg")
@@ -34,7 +35,14 @@ CLAUDE_EVENTS = {
     "Stop": (None, "hook claude stop"),
     "SessionEnd": (None, "hook claude session-end"),
 }
-CURSOR_EVENTS = {"preToolUse": "hook cursor pre-tool-use", "beforeShellExecution": "hook cursor before-shell"}
+# Cursor: (matcher, command, fails closed). preToolUse sees only the tools that write; a broken
+# hook on a gate blocks the call (`failClosed`), while context and reminders fail open.
+CURSOR_EVENTS = {
+    "preToolUse": (CURSOR_WRITERS, "hook cursor pre-tool-use", True),
+    "beforeShellExecution": (None, "hook cursor before-shell", True),
+    "sessionStart": (None, "hook cursor session-start", False),
+    "stop": (None, "hook cursor stop", False),
+}
 _OURS = re.compile(r"(?:^|[/\s'\"])exo['\"]? hook (?:claude|cursor) [a-z-]+$|-m exo hook (?:claude|cursor) [a-z-]+$")
 
 TEMPLATE = """#!/bin/sh
@@ -150,7 +158,15 @@ def _claude_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def _cursor_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
-    return {event: [{"command": f"{exe} {command}", "failClosed": True}] for event, command in CURSOR_EVENTS.items()}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event, (matcher, command, closed) in CURSOR_EVENTS.items():
+        entry: dict[str, Any] = {"command": f"{exe} {command}"}
+        if matcher:
+            entry["matcher"] = matcher
+        if closed:
+            entry["failClosed"] = True
+        out[event] = [entry]
+    return out
 
 
 def _merge_json(path: Path, entries: Any, uninstall: bool, result: InstallResult) -> None:
