@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 def render(r: InstallResult) -> str:
     lines = [f"changed   {p}" for p in r.changed] + [f"unchanged {p}" for p in r.unchanged]
     lines += [f"chained   {p} (kept; runs before exo's hook)" for p in r.chained]
+    for warning in r.warnings:
+        typer.echo(f"WARNING: {warning}", err=True)
     return "\n".join(lines) or "nothing to do"
 
 

@@ -18,11 +18,11 @@ from pydantic import BaseModel, Field
 from exo.kernel import StateError
 from exo.kernel.fs import atomic_write, read_file
 
-from . import git, jsonfile
+from . import git, jsonfile, managers
 from .hooks import CURSOR_WRITERS
 
 MARKER = "# exo-managed-hook"
-GIT_HOOKS = ("pre-commit", "prepare-commit-msg")
+GIT_HOOKS = managers.GIT_HOOKS
 CHAINED = ".exo-chained"
 CLAUDE_SETTINGS = ".claude/settings.json"
 CURSOR_HOOKS = ".cursor/hooks.json"
@@ -51,7 +51,7 @@ chained="$(dirname "$0")/{name}{chained}"
 if [ -x "$chained" ]; then
     "$chained" "$@" || exit $?
 fi
-exec {exe} hook git {name} "$@"
+{run}
 """
 
 
@@ -61,6 +61,7 @@ class InstallResult(BaseModel):
     changed: list[str] = Field(description="Files written or removed.")
     unchanged: list[str] = Field(description="Files already as they should be.")
     chained: list[str] = Field(description="Existing hooks kept and run before exo's.")
+    warnings: list[str] = Field(default_factory=list, description="What still needs doing by hand.")
 
 
 def exo_command() -> str:
@@ -93,8 +94,7 @@ def install(
     """Install (or remove) the chosen hooks. `exe` is the shell prefix the git hooks start exo with."""
     result = InstallResult(changed=[], unchanged=[], chained=[])
     if git_hooks:
-        for name in GIT_HOOKS:
-            (_remove_git_hook if uninstall else _install_git_hook)(hooks_dir(root), name, exe, result)
+        _git_hooks(root, exe, result, uninstall=uninstall)
     if claude:
         _merge_json(root / CLAUDE_SETTINGS, lambda: _claude_entries(exe), uninstall, result)
     if cursor:
@@ -102,9 +102,41 @@ def install(
     return result
 
 
-def _install_git_hook(directory: Path, name: str, exe: str, result: InstallResult) -> None:
+def _git_hooks(root: Path, exe: str, result: InstallResult, *, uninstall: bool) -> None:
+    """exo's git hooks where this clone's hooks live: in a hook manager's configuration if one owns
+    them, else as scripts in the hooks directory. Anything inside the worktree may be tracked, so
+    it starts exo by the command each clone records (`git config exo.command`), never by a path."""
+    _record_command(root, exe, uninstall=uninstall)
+    manager = managers.detect(root)
+    if manager is not None:
+        managers.install(root, manager, result, uninstall=uninstall)
+        return
+    directory = hooks_dir(root)
+    tracked = directory.resolve().is_relative_to(root.resolve()) and not _in_git_dir(root, directory)
+    for name in GIT_HOOKS:
+        run = managers.resolved(name) if tracked else f'exec {exe} hook git {name} "$@"'
+        (_remove_git_hook if uninstall else _install_git_hook)(directory, name, run, result)
+
+
+def _in_git_dir(root: Path, directory: Path) -> bool:
+    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
+    return directory.resolve().is_relative_to((common if common.is_absolute() else root / common).resolve())
+
+
+def _record_command(root: Path, exe: str, *, uninstall: bool) -> None:
+    """Record this clone's exo executable for hooks kept in tracked files (a local git setting)."""
+    import shlex
+
+    words = shlex.split(exe)
+    if uninstall:
+        git.run(root, "config", "--unset", managers.COMMAND_KEY, check=False)
+    elif len(words) == 1 and os.path.isabs(words[0]):
+        git.run(root, "config", managers.COMMAND_KEY, words[0])
+
+
+def _install_git_hook(directory: Path, name: str, run: str, result: InstallResult) -> None:
     path = directory / name
-    script = TEMPLATE.format(marker=MARKER, name=name, chained=CHAINED, exe=exe)
+    script = TEMPLATE.format(marker=MARKER, name=name, chained=CHAINED, run=run)
     current = read_file(path) if path.is_file() else None
     if current is not None and MARKER.encode() not in current:
         chained = path.with_name(name + CHAINED)
@@ -121,7 +153,7 @@ def _install_git_hook(directory: Path, name: str, exe: str, result: InstallResul
     result.changed.append(str(path))
 
 
-def _remove_git_hook(directory: Path, name: str, exe: str, result: InstallResult) -> None:
+def _remove_git_hook(directory: Path, name: str, run: str, result: InstallResult) -> None:
     path = directory / name
     current = read_file(path) if path.is_file() else None
     if current is None or MARKER.encode() not in current:
@@ -205,7 +237,7 @@ def install_all(root: Path) -> InstallSummary:
     return InstallSummary(
         changed=init.created + lock + hooks.changed + written.changed,
         unchanged=init.kept + hooks.unchanged + written.unchanged,
-        warnings=unresolved(exo_command()),
+        warnings=hooks.warnings + unresolved(exo_command()),
     )
 
 

@@ -45,12 +45,18 @@ def read_command(command: str) -> Reading:
     return reading
 
 
+# husky and lefthook skip every hook when told to; lefthook and the pre-commit framework skip named ones.
+_MANAGERS_OFF = re.compile(r"(?<![\w-])(?:HUSKY=[\"']?0|LEFTHOOK=[\"']?(?:0|false)|LEFTHOOK_EXCLUDE=|SKIP=\S*exo)")
+
+
 def _read(command: str, reading: Reading, cwd: str, depth: int) -> None:
     if depth > _DEPTH:
         reading.bypass.append("shell commands nested too deeply to read")
         return
     if re.search(r"core\.hookspath", command, re.IGNORECASE):
         reading.bypass.append("changes or overrides core.hooksPath")
+    if _MANAGERS_OFF.search(command):
+        reading.bypass.append("switches the hook manager that runs exo's git hooks off (HUSKY, LEFTHOOK, SKIP)")
     for words in _commands(command):
         cwd = _read_one(words, reading, cwd, depth)
 

@@ -1,13 +1,12 @@
 """The real Claude Code CLI, run against a loopback stand-in for the model API that replays
 scripted tool calls: Claude Code itself runs exo's hooks, exo's MCP server and another MCP
-server's tools, exactly as it does for a user. Pinned: CLAUDE_CODE below; `.ci/run` installs it,
-and so does this module when it is missing (npm, into .ci/harness/)."""
+server's tools, exactly as it does for a user. Pinned in tests/harness/tools.py, which `.ci/run`
+runs and this module calls when the pinned version is missing (npm, into .ci/harness/)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +16,12 @@ import pytest
 
 from exo.stdlib import sessions
 from tests.conftest import exo, git
+from tests.harness import tools
 from tests.harness.standin import StandIn
 
 pytestmark = pytest.mark.heavy
 
-CLAUDE_CODE = "2.1.332"
-HARNESS = Path(__file__).parents[2] / ".ci" / "harness"
+CLAUDE_CODE = tools.PINS["@anthropic-ai/claude-code"]
 FS_SERVER = Path(__file__).parent / "fs_server.py"
 BIN = Path(sys.executable).parent
 PWNED = "/tmp/exo-claude-code-pwned"
@@ -30,12 +29,7 @@ PWNED = "/tmp/exo-claude-code-pwned"
 
 @pytest.fixture(scope="module")
 def claude() -> Path:
-    exe = HARNESS / "node_modules" / ".bin" / "claude"
-    if not exe.exists():
-        npm = shutil.which("npm")
-        assert npm, "the Claude Code tests need npm (Node.js) to install @anthropic-ai/claude-code"
-        spec = f"@anthropic-ai/claude-code@{CLAUDE_CODE}"
-        subprocess.run([npm, "install", "--prefix", str(HARNESS), "--no-audit", "--no-fund", spec], check=True)
+    exe = tools.bin_path("@anthropic-ai/claude-code", "claude")
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60).stdout
     assert version.startswith(CLAUDE_CODE), version
     return exe

@@ -94,6 +94,13 @@ BASH = {
     "git -c core.hooksPath=/dev/null commit -m wip": "core.hooksPath",
     "git config core.hooksPath /tmp/none": "core.hooksPath",
     "git commit-tree HEAD^{tree} -m x": "commit-tree",
+    # hook managers told to skip exo's hooks
+    "HUSKY=0 git commit -m wip": "hook manager",
+    "export HUSKY=0; git commit -m wip": "hook manager",
+    "LEFTHOOK=0 git commit -m wip": "hook manager",
+    "LEFTHOOK_EXCLUDE=exo git commit -m wip": "hook manager",
+    "SKIP=exo-fence,exo-stamp git commit -m wip": "hook manager",
+    "env SKIP=lint git status": None,
     # cd, pushd and git -C move where relative paths land
     "cd src && echo x > app.py": None,
     "cd src; echo x > ../docs/a.md": "exo:scope",
