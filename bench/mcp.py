@@ -1,8 +1,9 @@
-"""MCP figures (SPEC §10): median latency of a warm `check` call (one path) over stdio, and the
-server's start-up time (launch to initialized), beside `python -c pass` from the same run.
+"""MCP figures (SPEC §10): median latency of a warm `check` call (one path) over stdio, the
+server's start-up time (launch to initialized), and the bytes of its `tools/list` response on the
+wire (what every client loads into its context), beside `python -c pass` from the same run.
 
 Usage: .venv/bin/python bench/mcp.py [--calls N] [--starts N]
-Budget: warm check <= 5 ms median.
+Budgets: warm check <= 5 ms median; tools/list <= 15 KB.
 """
 
 from __future__ import annotations
@@ -51,6 +52,37 @@ async def measure(root: Path, calls: int, starts: int) -> dict[str, float]:
     }
 
 
+def listing_bytes(root: Path) -> int:
+    """The raw JSON-RPC line exo-mcp answers `tools/list` with, over its real stdio."""
+    import json
+
+    requests = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    env = {**os.environ, "EXO_ACTOR": "agent:bench"}
+    with subprocess.Popen([SERVER], cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as server:
+        assert server.stdin and server.stdout
+        for request in requests:
+            server.stdin.write(json.dumps(request).encode() + b"\n")
+        server.stdin.flush()
+        for line in server.stdout:
+            if json.loads(line).get("id") == 2:
+                server.stdin.close()
+                return len(line.rstrip(b"\n"))
+    raise RuntimeError("exo-mcp did not answer tools/list")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=200)
@@ -66,7 +98,8 @@ def main() -> None:
             floor.append(time.perf_counter() - began)
         figures = {"python_c_pass_ms": round(statistics.median(floor) * 1000, 2)}
         figures |= anyio.run(measure, root, args.calls, args.starts)
-        _common.report(figures, "budget: warm_check_median_ms <= 5")
+        figures["tools_list_bytes"] = listing_bytes(root)
+        _common.report(figures, "budgets: warm_check_median_ms <= 5; tools_list_bytes <= 15360")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

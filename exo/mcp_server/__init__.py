@@ -11,17 +11,20 @@ directory; no call can point it at another. Every call reads fresh state from di
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from exo.kernel import AuditReport, ExoError, ids
@@ -53,20 +56,20 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
     def actor_of(ctx: Context) -> str:
         return served_actor(default_actor, ctx)
 
-    @server.tool()
+    @server.tool(**reads("Where things stand"))
     def status() -> StatusResult:
         """See every open session of this clone (all worktrees), which ones are stale, this worktree's
         session and whether the repository is frozen. Call it first to orient yourself."""
         return guard(lambda: sessions.status(root()))
 
-    @server.tool(name="next")
+    @server.tool(name="next", **writes("Claim the next ticket"))
     def next_(ctx: Context) -> NextResult:
         """Claim the next ticket to work on (priority, then tickets that unblock others, then age;
         tickets overlapping an active session are skipped and listed). Returns the ticket and your
         lease; then call `session_start`. Fails with NO_TICKET when nothing is available."""
         return guard(lambda: dispatch.next_ticket(root(), actor_of(ctx)))
 
-    @server.tool()
+    @server.tool(**writes("Create a ticket"))
     def ticket_create(
         ctx: Context,
         title: Annotated[str, Field(description="One line saying what to do.")],
@@ -94,7 +97,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
             )
         )
 
-    @server.tool()
+    @server.tool(**reads("List tickets"))
     def ticket_list(
         status: Annotated[str | None, Field(description="Only this status: todo, active, review, done, ...")] = None,
     ) -> TicketList:
@@ -102,12 +105,12 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         before claiming or creating any. Returns each ticket with its scope, status and dependencies."""
         return guard(lambda: tickets.list_tickets(root(), status))
 
-    @server.tool()
+    @server.tool(**reads("Show a ticket"))
     def ticket_show(ticket_id: Annotated[str, Field(description="Ticket id.")]) -> Ticket:
         """Show one ticket: title, body, scope, budget, checks, dependencies."""
         return guard(lambda: tickets.read(root(), ticket_id))
 
-    @server.tool()
+    @server.tool(**writes("Start a session"))
     def session_start(
         ctx: Context,
         ticket_id: Annotated[str | None, Field(description="Ticket (default: the one `next` claimed).")] = None,
@@ -117,13 +120,13 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         which paths you may write, your budget, the repository's rules and how to finish."""
         return guard(lambda: sessions.start(root(), actor_of(ctx), ticket_id=ticket_id, task=task))
 
-    @server.tool()
+    @server.tool(**writes("Renew the lease", idempotent=True))
     def session_heartbeat(ctx: Context) -> SessionView:
         """Renew your session's lease; call it regularly while working. LOCK_LOST means the lease
         expired or was taken over: stop writing and start a new session."""
         return guard(lambda: sessions.heartbeat(root(), actor_of(ctx)))
 
-    @server.tool()
+    @server.tool(**writes("Finish the session"))
     async def session_finish(
         ctx: Context,
         summary: Annotated[str, Field(description="What the session did (goes into the memento).")] = "",
@@ -156,7 +159,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
 
         return await anyio.to_thread.run_sync(lambda: guard(work))
 
-    @server.tool()
+    @server.tool(**writes("Hand the session over"))
     def session_handoff(
         ctx: Context,
         to: Annotated[str, Field(description="Actor who takes the ticket over, e.g. agent:b.")],
@@ -171,7 +174,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
             )
         )
 
-    @server.tool()
+    @server.tool(**reads("Check paths against the fence"))
     def check(
         ctx: Context,
         paths: Annotated[list[str], Field(description="Paths to decide (absolute or repo-relative).")],
@@ -190,7 +193,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
 
         return guard(work)
 
-    @server.tool(name="doctor")
+    @server.tool(name="doctor", **reads("Run doctor"))
     def doctor_(
         commit_range: Annotated[str | None, Field(description="BASE..HEAD (default: all since setup).")] = None,
     ) -> DoctorReport:
@@ -198,14 +201,113 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         Returns every problem with its code, subject and fix; ok is true only when healthy."""
         return guard(lambda: doctor.diagnose(root(), commit_range=commit_range, probe=False))
 
-    @server.tool()
+    @server.tool(**reads("Verify the audit chains"))
     def audit_verify(
         anchors: Annotated[list[str] | None, Field(description="Extra STREAM:SEQ:HASH anchors.")] = None,
     ) -> AuditReport:
         """Recompute every audit hash chain and anchor. Returns the streams and any problems."""
         return guard(lambda: audit.verify(root(), anchors or []))
 
+    for tool in server._tool_manager.list_tools():  # the SDK derives the schema; exo lists it lean
+        tool.__dict__["output_schema"] = lean_schema(tool.output_schema or {})
+        tool.parameters = without_titles(tool.parameters)
+        tool.description = inspect.cleandoc(tool.description)
     return server
+
+
+class Listing(TypedDict):
+    title: str
+    annotations: ToolAnnotations
+
+
+def reads(title: str) -> Listing:
+    """A tool that only reads this repository."""
+    hints = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+    return {"title": title, "annotations": hints}
+
+
+def writes(title: str, *, idempotent: bool = False) -> Listing:
+    """A tool that changes exo's state in this repository (never destructively: work is kept)."""
+    hints = ToolAnnotations(
+        read_only_hint=False, destructive_hint=False, idempotent_hint=idempotent, open_world_hint=False
+    )
+    return {"title": title, "annotations": hints}
+
+
+_SCHEMA_KEYS = {"type", "properties", "required", "items", "anyOf", "enum", "const", "format", "additionalProperties"}
+
+
+def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema for the listing: each top-level field with its type (nested models as plain
+    objects, enums kept), without titles and descriptions. The tool descriptions and docs/mcp.md
+    describe the nesting; the structured content still carries all of it."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, depth: int) -> Any:
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[-1]]
+            if depth > 0 and "enum" not in node:
+                return {"type": node.get("type", "object")}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key not in _SCHEMA_KEYS:
+                continue
+            if key == "properties":
+                out[key] = {name: walk(sub, depth + 1) for name, sub in value.items()}
+            elif key in ("items", "additionalProperties"):
+                out[key] = walk(value, depth)
+            elif key == "anyOf":
+                out[key] = [walk(sub, depth) for sub in value]
+            else:
+                out[key] = value
+        return out
+
+    return walk(schema, 0)  # type: ignore[no-any-return]
+
+
+def without_titles(schema: dict[str, Any]) -> dict[str, Any]:
+    """An input schema without the titles pydantic derives from each name (`Ticket Id`)."""
+    properties = {name: {k: v for k, v in sub.items() if k != "title"} for name, sub in schema["properties"].items()}
+    return {k: v for k, v in schema.items() if k != "title"} | {"properties": properties}
+
+
+# Hints name the CLI; through MCP the same advice names tools and their arguments.
+_CLI_TOOLS = {
+    "next": "next",
+    "status": "status",
+    "check": "check",
+    "doctor": "doctor",
+    "audit verify": "audit_verify",
+    "ticket create": "ticket_create",
+    "ticket list": "ticket_list",
+    "ticket show": "ticket_show",
+    "session-start": "session_start",
+    "session-heartbeat": "session_heartbeat",
+    "session-finish": "session_finish",
+    "session-handoff": "session_handoff",
+}
+_FLAGS = {"range": "commit_range"}
+_CLI_CALL = re.compile(r"(?:run )?`exo ((?:audit|ticket) [a-z]+|[a-z-]+)(?: [^`]*)?`")
+_FLAG = re.compile(r"(?:pass )?--([a-z][a-z-]*)")
+
+
+def for_tools(hint: str) -> str:
+    """`hint` with `exo session-start` as `session_start` and `--ticket-id` as the `ticket_id`
+    argument, wherever the CLI has a tool (CLI-only advice, for a human, is left as it is)."""
+
+    def call(match: re.Match[str]) -> str:
+        tool = _CLI_TOOLS.get(match.group(1))
+        if tool is None:
+            return match.group(0)
+        return f"call `{tool}`" if match.group(0).startswith("run ") else f"`{tool}`"
+
+    def flag(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"pass the `{_FLAGS.get(name, name.replace('-', '_'))}` argument"
+
+    return _FLAG.sub(flag, _CLI_CALL.sub(call, hint))
 
 
 def served_actor(configured: str | None, ctx: Context) -> str:
@@ -229,7 +331,7 @@ def guard(call: Callable[[], R]) -> R:
     try:
         return call()
     except ExoError as exc:
-        raise ToolError(f"error[{exc.code}]: {exc.message}\nhint: {exc.hint}") from exc
+        raise ToolError(f"error[{exc.code}]: {exc.message}\nhint: {for_tools(exc.hint)}") from exc
 
 
 def refused_is_error(result: FinishResult) -> FinishResult:

@@ -14,6 +14,7 @@ PINS = {
     "@anthropic-ai/claude-code": "2.1.332",
     "husky": "9.1.7",
     "lefthook": "2.2.2",
+    "@modelcontextprotocol/inspector": "2.12.0",
 }
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
+from exo import mcp_server
+from exo.kernel import CODES as ERROR_HINTS
 from exo.mcp_server import build
 from exo.stdlib import freeze, hooks
 from tests.conftest import exo
@@ -139,6 +142,55 @@ async def test_domain_errors_are_tool_errors_with_code_and_hint(
     governed: Path, tool: str, args: dict[str, Any], code: str
 ) -> None:
     assert f"error[{code}]" in error(await call(governed, tool, args))
+
+
+@pytest.mark.anyio
+async def test_every_hint_speaks_of_tools_and_their_arguments(governed: Path) -> None:
+    for tool, args, _code in ERRORS:
+        hint = error(await call(governed, tool, args)).split("\nhint: ", 1)[1]
+        assert "--" not in hint and not re.search(r"`exo (next|session-|check|doctor|status|ticket)", hint), hint
+    hint = error(await call(governed, "session_start")).split("\nhint: ", 1)[1]
+    assert hint == "call `next`, or pass the `ticket_id` argument"
+    assert (
+        mcp_server.for_tools(ERROR_HINTS["NO_TICKET"].hint)
+        == "create tickets with `ticket_create`, or wait for leases to expire"
+    )
+    assert mcp_server.for_tools("e.g. --range a..b") == "e.g. pass the `commit_range` argument a..b"
+    assert mcp_server.for_tools('exo freeze --reason "why"').startswith("exo freeze")  # a human's command
+
+
+READ_ONLY = {"status", "ticket_list", "ticket_show", "check", "doctor", "audit_verify"}
+
+
+@pytest.mark.anyio
+async def test_titles_and_annotations_say_what_each_tool_does_to_the_repository(governed: Path) -> None:
+    async with Client(build(governed, A), raise_exceptions=True) as client:
+        tools = (await client.list_tools()).tools
+    for tool in tools:
+        hints = tool.annotations
+        assert tool.title and hints is not None and hints.open_world_hint is False, tool.name
+        assert hints.read_only_hint is (tool.name in READ_ONLY), tool.name
+        assert tool.name in READ_ONLY or hints.destructive_hint is False, tool.name
+        properties = tool.input_schema.get("properties", {})
+        assert "title" not in tool.input_schema and all("title" not in p for p in properties.values()), tool.name
+
+
+@pytest.mark.anyio
+async def test_the_tool_listing_is_lean(governed: Path) -> None:
+    """tools/list within 15 KB (bench/mcp.py prints the bytes on the wire), structured output kept:
+    every call above is checked by the client against these schemas."""
+    async with Client(build(governed, A), raise_exceptions=True) as client:
+        listing = await client.list_tools()
+    size = len(listing.model_dump_json(by_alias=True, exclude_none=True))
+    assert size <= 15 * 1024, size
+    finish = next(t for t in listing.tools if t.name == "session_finish").output_schema
+    assert finish is not None and finish["properties"]["outcome"]["enum"] == [
+        "finished",
+        "handed_off",
+        "abandoned",
+        "refused",
+    ]
+    assert set(finish["required"]) >= {"ok", "session", "outcome", "drift", "checks"}
 
 
 @pytest.mark.anyio
