@@ -20,7 +20,7 @@ pytestmark = pytest.mark.heavy
 def scratch_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
     copy.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, copy / name)
     shutil.copytree(ROOT / "exo", copy / "exo", ignore=shutil.ignore_patterns("__pycache__"))
     return copy
@@ -56,6 +56,12 @@ def test_wheel_installs_only_the_exo_package(tmp_path: Path) -> None:
     assert "exo/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "exo = exo.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    license_file = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    assert "Apache License" in zipfile.ZipFile(wheel).read(license_file).decode()
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: Apache-2.0" in metadata and "Classifier: Typing :: Typed" in metadata
+    checker = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(wheel)], capture_output=True)
+    assert checker.returncode == 0, checker.stdout
 
 
 # Import names of the distributions exo declares (the ones whose import name differs are mapped).

@@ -15,6 +15,7 @@ def main() -> None:
     `exo hook claude|cursor EVENT` is dispatched before Typer is imported: it runs on every agent
     edit and must cost little more than starting Python.
     """
+    import os
     import sys
 
     args = sys.argv[1:]
@@ -28,11 +29,14 @@ def main() -> None:
     try:
         import typer.main
 
-        from . import adapters, audit, demo, doctor, governance, hooks, install, run, sessions, tickets  # noqa: F401 - registering their commands
+        from . import adapters, audit, completion, demo, doctor, governance, hooks, install, run, sessions, tickets  # noqa: F401 - registering their commands
         from .app import app
 
+        cli = typer.main.get_command(app)
+        if completion.COMPLETE_VAR in os.environ:  # the completion script asking what may come next
+            raise SystemExit(completion.complete(cli, os.environ[completion.COMPLETE_VAR]))
         try:
-            code = typer.main.get_command(app).main(args, prog_name="exo", standalone_mode=False)
+            code = cli.main(args, prog_name="exo", standalone_mode=False)
         except typer.Abort:
             print("Aborted!", file=sys.stderr)
             raise SystemExit(1) from None

@@ -13,21 +13,23 @@ Exit codes: 0 ok, 1 refused or failed check, 2 bad input, 3 internal error.
 Errors print `error[CODE]: message` and a `hint:` line on stderr.
 """
 
+# A group run without a command prints its help and exits 2 (a usage error), whichever click is
+# installed: click 8.1's `no_args_is_help` exits 0, 8.2's exits 2, so exo decides it itself.
 app = typer.Typer(
     name="exo",
     help=HELP,
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 audit_app = typer.Typer(
-    help="Verify and show the hash-chained audit log.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+    help="Verify and show the hash-chained audit log.", invoke_without_command=True, rich_markup_mode=None
 )
 app.add_typer(audit_app, name="audit")
-ticket_app = typer.Typer(help="Create, list, show and update tickets.", no_args_is_help=True, rich_markup_mode=None)
+ticket_app = typer.Typer(
+    help="Create, list, show and update tickets.", invoke_without_command=True, rich_markup_mode=None
+)
 app.add_typer(ticket_app, name="ticket")
 
 
@@ -39,10 +41,22 @@ def _version(asked: bool) -> None:
         raise typer.Exit()
 
 
+def help_without_command(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print exo's version and exit."
     ),
 ) -> None:
     """exo governs AI coding agents in a git repository."""
+    help_without_command(ctx)
+
+
+audit_app.callback()(help_without_command)
+ticket_app.callback()(help_without_command)

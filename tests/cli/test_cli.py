@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -308,3 +311,31 @@ def test_init_with_an_invalid_kept_constitution_writes_nothing(git_repo: Path) -
     run = exo("init", cwd=git_repo)
     assert run.code == 1 and run.err.startswith("error[CONSTITUTION_INVALID]: ")
     assert snapshot(git_repo) == before
+
+
+def test_bash_completion_through_a_real_bash(exo_repo: Path) -> None:
+    """The script `exo completion bash` prints, sourced into bash, completes commands and options."""
+    exe = Path(sys.executable).parent / "exo"
+    script = f"""
+        eval "$({exe} completion bash)"
+        complete -p exo
+        COMP_WORDS=(exo tic); COMP_CWORD=1; _exo_completion exo; echo "1:${{COMPREPLY[*]}}"
+        COMP_WORDS=(exo ticket create --pri); COMP_CWORD=3; _exo_completion exo; echo "2:${{COMPREPLY[*]}}"
+        COMP_WORDS=(exo session-f); COMP_CWORD=1; _exo_completion exo; echo "3:${{COMPREPLY[*]}}"
+    """
+    env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", script], cwd=exo_repo, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "_exo_completion exo" in lines[0]
+    assert lines[1:] == ["1:ticket", "2:--priority", "3:session-finish"]
+
+
+def test_completion_for_zsh_fish_and_a_shell_it_does_not_know(exo_repo: Path) -> None:
+    for shell in ("zsh", "fish"):
+        done = exo("completion", shell, "--json", cwd=exo_repo)
+        assert done.code == 0 and json.loads(done.out)["script"].count("_EXO_COMPLETE") >= 1
+    env = {"_EXO_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "exo sessio"}
+    assert '"session-finish"' in exo(cwd=exo_repo, env=env).out
+    bad = exo("completion", "tcsh", cwd=exo_repo)
+    assert bad.code == 2 and "error[INVALID_ARGUMENT]" in bad.err and "hint:" in bad.err
