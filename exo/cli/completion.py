@@ -21,9 +21,9 @@ SHELLS = ("bash", "zsh", "fish")
 
 
 def _completion_class(cli: Any, shell: str) -> Any:
-    import typer.completion
+    from typer.completion import completion_init  # type: ignore[attr-defined]  # public, re-exported untyped
 
-    typer.completion.completion_init()  # Typer's classes for each shell, in the click it runs on
+    completion_init()  # Typer's classes for each shell, in the click it runs on
     base = next(c for c in type(cli).__mro__ if c.__module__ in ("click.core", "typer._click.core"))
     package = base.__module__.rsplit(".", 1)[0]
     return importlib.import_module(f"{package}.shell_completion").get_completion_class(shell)
