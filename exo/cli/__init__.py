@@ -6,7 +6,7 @@ that fast paths (agent and git hooks) can be dispatched before Typer is paid for
 
 from __future__ import annotations
 
-HOOK_AGENTS = ("claude", "cursor", "git")
+HOOK_AGENTS = ("claude", "codex", "cursor", "gemini", "git")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
+AGENTS = ("claude", "codex", "cursor", "gemini")
 MAX_INPUT = 10 << 20
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
 START_HINT = "no exo session is open in this worktree: run `exo next` then `exo session-start` first"
@@ -98,10 +99,19 @@ def decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> st
         return judge(payload, [("write", path)])
     if tool == "Bash":
         return shell(payload, tool_input.get("command"))
+    if tool == "apply_patch":  # Codex's file edits, when it calls apply_patch as a tool
+        patch = tool_input.get("command", tool_input.get("input"))
+        if not isinstance(patch, str):
+            return "apply_patch call without a patch"
+        from .shell import patch_writes
+
+        writes = patch_writes(patch)
+        return judge(payload, writes) if writes else "apply_patch call that names no file"
     if tool.startswith("mcp__"):
         server, _, name = tool[5:].partition("__")
         return mcp(payload, tool, name, tool_input, ours=server == "exo")
-    return f"exo does not know the tool {tool!r}; it only decides Write, Edit, MultiEdit, NotebookEdit and Bash"
+    known = "Write, Edit, MultiEdit, NotebookEdit, Bash, apply_patch and MCP tools"
+    return f"exo does not know the tool {tool!r}; it decides {known}"
 
 
 def shell(payload: dict[str, Any], command: object) -> str | None:
@@ -186,13 +196,14 @@ def _mcp_paths(tool_input: dict[str, Any]) -> list[str]:
     return out
 
 
-def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
+def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO, *, harness: str = "claude") -> int:
+    """Claude Code's events; Codex CLI sends the same payloads and reads the same answers."""
     if event == "pre-tool-use":
         tool = payload.get("tool_name")
         tool_input = payload.get("tool_input")
         if not isinstance(tool, str) or not isinstance(tool_input, dict):
             raise Denied("PreToolUse input without tool_name and tool_input")
-        reason = unsandboxed(payload) if tool == "Bash" else None
+        reason = unsandboxed(payload) if tool == "Bash" and harness == "claude" else None
         reason = reason or decide(payload, tool, tool_input)
         if reason is not None:
             raise Denied(reason)
@@ -211,7 +222,7 @@ def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int
         return 0
     if event == "session-end":
         return 0
-    raise Denied(f"unknown Claude Code hook event {event!r}")
+    raise Denied(f"unknown {'Codex' if harness == 'codex' else 'Claude Code'} hook event {event!r}")
 
 
 SANDBOX_NEEDS = ("sandbox-exec",) if sys.platform == "darwin" else ("bwrap", "socat")
@@ -318,6 +329,62 @@ def _cursor_cwd(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "cwd": cwd}
 
 
+# Gemini CLI: BeforeTool sees the tools named in its hook entry's matcher (the writers and every
+# MCP tool); its file tools name `file_path`, its shell may run in `dir_path`, and an MCP call
+# carries `mcp_context` naming the server.
+GEMINI_WRITERS = "write_file|replace|run_shell_command|mcp_.*"
+GEMINI_EDITS = frozenset({"write_file", "replace"})
+GEMINI_READS = frozenset(
+    {"read_file", "read_many_files", "glob", "search_file_content", "grep", "list_directory", "web_fetch"}
+    | {"google_web_search", "save_memory", "write_todos"}
+)
+
+
+def gemini(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
+    if event == "pre-tool-use":
+        tool = payload.get("tool_name")
+        tool_input = payload.get("tool_input")
+        if not isinstance(tool, str) or not isinstance(tool_input, dict):
+            raise Denied("BeforeTool input without tool_name and tool_input")
+        reason = gemini_decide(payload, tool, tool_input)
+        if reason is not None:
+            raise Denied(reason)
+        return 0
+    if event == "session-start":
+        context = {"hookEventName": "SessionStart", "additionalContext": _bootstrap(payload)}
+        json.dump({"hookSpecificOutput": context}, out)
+        return 0
+    if event == "after-agent":  # Gemini's end of a turn: ask once to close an open session
+        root = find_root(str(payload.get("cwd") or os.getcwd()))
+        session = open_session(root) if root and payload.get("stop_hook_active") is not True else None
+        json.dump({} if session is None else {"decision": "deny", "reason": still_open(session)}, out)
+        return 0
+    raise Denied(f"unknown Gemini CLI hook event {event!r}")
+
+
+def gemini_decide(payload: dict[str, Any], tool: str, tool_input: dict[str, Any]) -> str | None:
+    """None if the Gemini CLI tool call may proceed, else the reason to deny it."""
+    if tool in GEMINI_READS:
+        return None
+    if tool == "run_shell_command":
+        where = tool_input.get("dir_path") or tool_input.get("directory")
+        cwd = payload.get("cwd")
+        if isinstance(where, str) and where and isinstance(cwd, str):
+            payload = {**payload, "cwd": os.path.join(cwd, where)}
+        return shell(payload, tool_input.get("command"))
+    if tool in GEMINI_EDITS:
+        path = tool_input.get("file_path")
+        if not isinstance(path, str) or not path:
+            return f"{tool} call without a file_path"
+        return judge(payload, [("write", path)])
+    context = payload.get("mcp_context")
+    if isinstance(context, dict) and isinstance(context.get("tool_name"), str):
+        name = context["tool_name"]
+        return mcp(payload, tool, name, tool_input, ours=context.get("server_name") == "exo" and name in EXO_TOOLS)
+    known = "write_file, replace, run_shell_command and MCP tools"
+    return f"exo does not know the Gemini CLI tool {tool!r}; it decides {known}"
+
+
 def _bootstrap(payload: dict[str, Any]) -> str:
     """The open session's bootstrap (imports the full stdlib: SessionStart is not on the hot path)."""
     from pathlib import Path
@@ -333,7 +400,9 @@ def _bootstrap(payload: dict[str, Any]) -> str:
 
 def deny_output(agent: str, reason: str, out: TextIO, err: TextIO) -> int:
     """Print the agent's deny decision and the reason on stderr; exit status 2 blocks in both."""
-    if agent == "claude":
+    if agent == "gemini":
+        json.dump({"decision": "deny", "reason": reason}, out)
+    elif agent in ("claude", "codex"):
         decision = {"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": reason}
         json.dump({"hookSpecificOutput": decision}, out)
     else:
@@ -346,8 +415,8 @@ def run(argv: list[str], stdin: TextIO, out: TextIO, err: TextIO) -> int:
     """`exo hook AGENT EVENT`: returns the exit status. Every failure path denies (exit 2)."""
     agent = argv[0] if argv else ""
     try:
-        if len(argv) != 2 or agent not in ("claude", "cursor"):
-            raise Denied(f"usage: exo hook claude|cursor EVENT (got {' '.join(argv) or 'nothing'})")
+        if len(argv) != 2 or agent not in AGENTS:
+            raise Denied(f"usage: exo hook {'|'.join(AGENTS)} EVENT (got {' '.join(argv) or 'nothing'})")
         raw = stdin.read(MAX_INPUT + 1)
         if len(raw) > MAX_INPUT:
             raise Denied("hook input larger than 10 MiB")
@@ -359,7 +428,11 @@ def run(argv: list[str], stdin: TextIO, out: TextIO, err: TextIO) -> int:
             raise Denied("hook input is nested too deeply to read") from exc
         if not isinstance(payload, dict):
             raise Denied("hook input is not a JSON object")
-        return (claude if agent == "claude" else cursor)(argv[1], payload, out, err)
+        if agent == "cursor":
+            return cursor(argv[1], payload, out, err)
+        if agent == "gemini":
+            return gemini(argv[1], payload, out, err)
+        return claude(argv[1], payload, out, err, harness=agent)
     except Denied as exc:
         return deny_output(agent, f"exo: {exc}", out, err)
     except Exception as exc:  # fail closed: a crashing hook must never let the call through

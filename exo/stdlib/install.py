@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,15 @@ from exo.kernel import StateError
 from exo.kernel.fs import atomic_write, read_file
 
 from . import git, jsonfile, managers
-from .hooks import CURSOR_WRITERS
+from .hooks import CURSOR_WRITERS, GEMINI_WRITERS
 
 MARKER = "# exo-managed-hook"
 GIT_HOOKS = managers.GIT_HOOKS
 CHAINED = ".exo-chained"
 CLAUDE_SETTINGS = ".claude/settings.json"
 CURSOR_HOOKS = ".cursor/hooks.json"
+CODEX_HOOKS = ".codex/hooks.json"
+GEMINI_SETTINGS = ".gemini/settings.json"
 # Every tool that can write: the file tools, the shell, and every MCP server's tools (the hook lets
 # exo's own through and decides which of the others write).
 CLAUDE_WRITERS = "Write|Edit|MultiEdit|NotebookEdit|Bash|mcp__.*"
@@ -37,13 +40,27 @@ CLAUDE_EVENTS = {
 }
 # Cursor: (matcher, command, fails closed). preToolUse sees only the tools that write; a broken
 # hook on a gate blocks the call (`failClosed`), while context and reminders fail open.
+# Codex CLI sends Claude Code's payloads; its file edits arrive as apply_patch (or a Bash command
+# carrying the patch). A Codex hook that fails lets the call through, so the gate exits 2 itself.
+CODEX_EVENTS = {
+    "PreToolUse": ("Bash|apply_patch|mcp__.*", "hook codex pre-tool-use"),
+    "SessionStart": ("startup|resume|clear", "hook codex session-start"),
+    "Stop": (None, "hook codex stop"),
+}
+# Gemini CLI: the same shape as Codex's; a failing hook only warns, so the gate exits 2 itself.
+GEMINI_EVENTS = {
+    "BeforeTool": (GEMINI_WRITERS, "hook gemini pre-tool-use"),
+    "SessionStart": (None, "hook gemini session-start"),
+    "AfterAgent": (None, "hook gemini after-agent"),
+}
 CURSOR_EVENTS = {
     "preToolUse": (CURSOR_WRITERS, "hook cursor pre-tool-use", True),
     "beforeShellExecution": (None, "hook cursor before-shell", True),
     "sessionStart": (None, "hook cursor session-start", False),
     "stop": (None, "hook cursor stop", False),
 }
-_OURS = re.compile(r"(?:^|[/\s'\"])exo['\"]? hook (?:claude|cursor) [a-z-]+$|-m exo hook (?:claude|cursor) [a-z-]+$")
+# exo's own entries in a harness config: `<exo> hook AGENT EVENT`, with a gate's `|| exit 2`.
+_OURS = re.compile(r"(?:(?:^|[/\s'\"])exo['\"]?|-m exo) hook (?:claude|codex|cursor|gemini) [a-z-]+(?: \|\| exit 2)?$")
 
 TEMPLATE = """#!/bin/sh
 {marker} (`exo hook-install --uninstall` removes it and restores a chained hook)
@@ -89,7 +106,15 @@ def hooks_dir(root: Path) -> Path:
 
 
 def install(
-    root: Path, *, git_hooks: bool, claude: bool, cursor: bool, exe: str, uninstall: bool = False
+    root: Path,
+    *,
+    git_hooks: bool,
+    claude: bool,
+    cursor: bool,
+    exe: str,
+    codex: bool = False,
+    gemini: bool = False,
+    uninstall: bool = False,
 ) -> InstallResult:
     """Install (or remove) the chosen hooks. `exe` is the shell prefix the git hooks start exo with."""
     result = InstallResult(changed=[], unchanged=[], chained=[])
@@ -99,6 +124,11 @@ def install(
         _merge_json(root / CLAUDE_SETTINGS, lambda: _claude_entries(exe), uninstall, result)
     if cursor:
         _merge_json(root / CURSOR_HOOKS, lambda: _cursor_entries(exe), uninstall, result)
+    if codex:
+        _merge_json(root / CODEX_HOOKS, lambda: _gated_entries(exe, CODEX_EVENTS, "PreToolUse", 30), uninstall, result)
+    if gemini:
+        gemini_entries = partial(_gated_entries, exe, GEMINI_EVENTS, "BeforeTool", 30_000)  # milliseconds
+        _merge_json(root / GEMINI_SETTINGS, gemini_entries, uninstall, result)
     return result
 
 
@@ -189,6 +219,21 @@ def _claude_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _gated_entries(
+    exe: str, events: dict[str, tuple[str | None, str]], gate_event: str, timeout: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Claude-shaped entries for a harness whose failing hook lets the call through: the gate's
+    command exits 2 (block) itself when exo cannot run."""
+    out = {}
+    for event, (matcher, command) in events.items():
+        gate = " || exit 2" if event == gate_event else ""
+        entry: dict[str, Any] = {
+            "hooks": [{"type": "command", "command": f"{exe} {command}{gate}", "timeout": timeout}]
+        }
+        out[event] = [{"matcher": matcher, **entry} if matcher else entry]
+    return out
+
+
 def _cursor_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for event, (matcher, command, closed) in CURSOR_EVENTS.items():
@@ -206,7 +251,7 @@ def _merge_json(path: Path, entries: Any, uninstall: bool, result: InstallResult
         hooks = doc.setdefault("hooks", {})
         if not isinstance(hooks, dict):
             raise ValueError("hooks is not an object")
-        if path.name == "hooks.json":
+        if path.parent.name == ".cursor":  # Cursor wants its format version
             doc.setdefault("version", 1)
         for event, ours in entries().items():
             kept = [e for e in hooks.get(event, []) if not _ours(e)]
@@ -225,14 +270,17 @@ class InstallSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="Configured commands that do not resolve here.")
 
 
-def install_all(root: Path) -> InstallSummary:
-    """`exo install`: init, every hook, the adapters; idempotent, never commits."""
-    from .adapters import write_adapters
+def install_all(root: Path, harnesses: list[str] | None = None) -> InstallSummary:
+    """`exo install`: init, git hooks, and each chosen harness's hooks and adapters (default: the
+    harnesses the repository already has files for, or every one); idempotent, never commits."""
+    from .adapters import harnesses_of, write_adapters
     from .scaffold import init_repo
 
+    chosen = harnesses_of(root, harnesses)  # before anything is written that would be detected
     init = init_repo(root)
-    hooks = install(root, git_hooks=True, claude=True, cursor=True, exe=exo_command())
-    written = write_adapters(root)
+    agent_hooks = {h: h in chosen for h in ("claude", "cursor", "codex", "gemini")}
+    hooks = install(root, git_hooks=True, exe=exo_command(), **agent_hooks)
+    written = write_adapters(root, chosen)
     lock = [init.governance.lock] if init.governance.changed else []
     return InstallSummary(
         changed=init.created + lock + hooks.changed + written.changed,

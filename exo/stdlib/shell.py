@@ -2,7 +2,8 @@
 
 Not a shell: it splits on the usual separators and recognises the common ways of writing a file
 (redirections, tee, sed -i, cp, mv, rm, touch, truncate, dd, ln, install, mkdir, tar, unzip,
-patch, find -delete, git checkout/restore/apply, interpreters with an open(..., 'w')-like call),
+patch, Codex's apply_patch, find -delete, git checkout/restore/apply, interpreters with an
+open(..., 'w')-like call),
 reads into `bash -c`/`sh -c`/`eval`, and follows `cd`/`pushd` and `git -C` for relative paths.
 Anything it cannot read is left to the other layers — the sandbox is the boundary, CI the
 backstop. Standard library only: it runs inside the PreToolUse hook.
@@ -49,6 +50,17 @@ def read_command(command: str) -> Reading:
 _MANAGERS_OFF = re.compile(r"(?<![\w-])(?:HUSKY=[\"']?0|LEFTHOOK=[\"']?(?:0|false)|LEFTHOOK_EXCLUDE=|SKIP=\S*exo)")
 
 
+_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.MULTILINE)
+
+
+def patch_writes(patch: str) -> list[tuple[str, str]]:
+    """The files an apply_patch patch adds, updates, deletes or moves to."""
+    out = []
+    for verb, path, moved in _PATCH_FILE.findall(patch):
+        out.append(("write", moved) if moved else ("delete" if verb == "Delete" else "write", path))
+    return out
+
+
 def _read(command: str, reading: Reading, cwd: str, depth: int) -> None:
     if depth > _DEPTH:
         reading.bypass.append("shell commands nested too deeply to read")
@@ -57,6 +69,8 @@ def _read(command: str, reading: Reading, cwd: str, depth: int) -> None:
         reading.bypass.append("changes or overrides core.hooksPath")
     if _MANAGERS_OFF.search(command):
         reading.bypass.append("switches the hook manager that runs exo's git hooks off (HUSKY, LEFTHOOK, SKIP)")
+    if "*** Begin Patch" in command:  # Codex's apply_patch, as a command with the patch inline
+        reading.writes += patch_writes(command)
     for words in _commands(command):
         cwd = _read_one(words, reading, cwd, depth)
 

@@ -14,7 +14,16 @@ from tests.conftest import exo, git
 def test_adapters_write_the_block_and_keep_user_text(exo_repo: Path) -> None:
     (exo_repo / "AGENTS.md").write_text("# Our agents\n\nBe kind to the build.\n")
     first = write_adapters(exo_repo)
-    assert sorted(first.changed) == [".cursor/mcp.json", ".cursor/rules/exo.mdc", ".mcp.json", "AGENTS.md", "CLAUDE.md"]
+    assert sorted(first.changed) == [
+        ".codex/config.toml",
+        ".cursor/mcp.json",
+        ".cursor/rules/exo.mdc",
+        ".gemini/settings.json",
+        ".mcp.json",
+        ".vscode/mcp.json",
+        "AGENTS.md",
+        "CLAUDE.md",
+    ]
     agents = (exo_repo / "AGENTS.md").read_text()
     assert agents.startswith("# Our agents\n\nBe kind to the build.\n\n" + BEGIN)
     assert "exo session-finish" in agents and "no-secrets" in agents and agents.endswith(END + "\n")
@@ -59,10 +68,59 @@ def test_the_pre_commit_framework_manifest_names_real_hooks() -> None:
 
 def test_mcp_configs_register_exo_and_keep_other_servers(exo_repo: Path) -> None:
     (exo_repo / ".mcp.json").write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}, "note": 1}))
-    write_adapters(exo_repo)
+    write_adapters(exo_repo, ["claude", "cursor"])
     doc = json.loads((exo_repo / ".mcp.json").read_text())
     exo_server = {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": "${EXO_ACTOR:-agent:claude-code}"}}
     assert doc == {"mcpServers": {"other": {"command": "x"}, "exo": exo_server}, "note": 1}
     cursor = json.loads((exo_repo / ".cursor/mcp.json").read_text())
     assert cursor["mcpServers"]["exo"]["command"] == "exo-mcp"
+    assert write_adapters(exo_repo, ["claude", "cursor"]).changed == []
+
+
+def test_codex_config_is_a_managed_toml_block_after_the_users_lines(exo_repo: Path) -> None:
+    import tomllib
+
+    (exo_repo / ".codex").mkdir()
+    mine = '# my settings\nmodel = "o4"\n\n[mcp_servers.docs]\ncommand = "docs-mcp"\n'
+    (exo_repo / ".codex/config.toml").write_text(mine)
+    assert write_adapters(exo_repo).changed == [".codex/config.toml", "AGENTS.md"]  # only Codex is in use here
+    text = (exo_repo / ".codex/config.toml").read_text()
+    assert text.startswith(mine)
+    doc = tomllib.loads(text)
+    assert doc["model"] == "o4" and doc["mcp_servers"]["docs"] == {"command": "docs-mcp"}
+    assert doc["mcp_servers"]["exo"] == {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": "agent:codex"}}
     assert write_adapters(exo_repo).changed == []
+    (exo_repo / ".codex/config.toml").write_text(mine + "[mcp_servers.exo]\ncommand = 'other'\n")
+    clash = exo("adapters", cwd=exo_repo)
+    assert clash.code == 2 and "[mcp_servers.exo]" in clash.err and "hint:" in clash.err
+    (exo_repo / ".codex/config.toml").write_text("not = [toml")
+    broken = exo("adapters", cwd=exo_repo)
+    assert broken.code != 0 and "not valid TOML" in broken.err
+    assert (exo_repo / ".codex/config.toml").read_text() == "not = [toml"
+
+
+def test_gemini_and_vscode_configs(exo_repo: Path) -> None:
+    (exo_repo / ".gemini").mkdir()
+    (exo_repo / ".gemini/settings.json").write_text(json.dumps({"theme": "dark", "context": {"fileName": "NOTES.md"}}))
+    (exo_repo / ".vscode").mkdir()
+    write_adapters(exo_repo)
+    gemini = json.loads((exo_repo / ".gemini/settings.json").read_text())
+    assert gemini["theme"] == "dark" and gemini["context"]["fileName"] == ["AGENTS.md", "NOTES.md"]
+    assert gemini["mcpServers"]["exo"] == {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": "agent:gemini"}}
+    vscode = json.loads((exo_repo / ".vscode/mcp.json").read_text())
+    assert vscode["servers"]["exo"]["type"] == "stdio" and vscode["servers"]["exo"]["command"] == "exo-mcp"
+    assert not (exo_repo / ".mcp.json").exists() and not (exo_repo / ".cursor").exists()  # not in use here
+
+
+def test_harness_choice_and_detection(exo_repo: Path) -> None:
+    done = exo("adapters", "--harness", "codex", "--harness", "gemini", "--json", cwd=exo_repo)
+    assert done.code == 0 and sorted(json.loads(done.out)["changed"]) == [
+        ".codex/config.toml",
+        ".gemini/settings.json",
+        "AGENTS.md",
+    ]
+    bad = exo("adapters", "--harness", "windsurf", cwd=exo_repo)
+    assert bad.code == 2 and "error[INVALID_ARGUMENT]" in bad.err and "claude, cursor, codex" in bad.err
+    installed = exo("install", "--json", cwd=exo_repo)  # detects the two now in use
+    changed = json.loads(installed.out)["changed"]
+    assert any(p.endswith(".codex/hooks.json") for p in changed) and not any(".claude" in p for p in changed)
