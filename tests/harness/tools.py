@@ -15,6 +15,8 @@ PINS = {
     "husky": "9.1.7",
     "lefthook": "2.2.2",
     "@modelcontextprotocol/inspector": "2.12.0",
+    "@openai/codex": "0.171.0",
+    "@google/gemini-cli": "0.61.0",
 }
 
 

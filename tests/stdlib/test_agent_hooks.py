@@ -372,3 +372,42 @@ def test_a_session_without_claude_sandbox_settings_is_not_held_to_them(
     monkeypatch.setenv("PATH", _path_of(tmp_path / "bare", ()))
     allowed(call("claude", "pre-tool-use", tool(working, "Bash", {"command": "ls"})))
     assert "exo:scope" in denied(call("claude", "pre-tool-use", tool(working, "Bash", {"command": "echo > docs/x"})))
+
+
+def test_codex_events_are_claude_codes_with_apply_patch(working: Path) -> None:
+    def pre(name: str, tool_input: dict[str, Any]) -> tuple[int, str, str]:
+        return call("codex", "pre-tool-use", {**tool(working, name, tool_input), "turn_id": "t1", "model": "m"})
+
+    assert "exo:scope" in denied(pre("Bash", {"command": "echo x > docs/a.md"}))
+    patch = "*** Begin Patch\n*** Update File: src/a.py\n@@\n-a\n+b\n*** Move to: docs/a.py\n*** End Patch"
+    assert "exo:scope" in denied(pre("apply_patch", {"command": patch}))  # the move lands outside
+    allowed(pre("apply_patch", {"input": patch.replace("docs/a.py", "src/b.py")}))
+    assert "names no file" in denied(pre("apply_patch", {"command": "*** Begin Patch\n*** End Patch"}))
+    allowed(pre("mcp__exo__status", {}))
+    code, out, _ = call("codex", "session-start", {**base(working, "SessionStart"), "source": "startup"})
+    assert code == 0 and "src/**" in json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    code, out, _ = call("codex", "stop", {**base(working, "Stop"), "stop_hook_active": False})
+    assert code == 0 and json.loads(out)["decision"] == "block"
+
+
+def test_gemini_events(working: Path) -> None:
+    def pre(name: str, tool_input: dict[str, Any], **extra: Any) -> tuple[int, str, str]:
+        payload = {**base(working, "BeforeTool"), "tool_name": name, "tool_input": tool_input, **extra}
+        return call("gemini", "pre-tool-use", payload)
+
+    code, out, err = pre("write_file", {"file_path": "docs/a.md", "content": "x"})
+    assert code == 2 and json.loads(out)["decision"] == "deny" and "exo:scope" in json.loads(out)["reason"] and err
+    assert pre("replace", {"file_path": str(working / "src/a.py"), "old_string": "a", "new_string": "b"}) == (0, "", "")
+    assert pre("run_shell_command", {"command": "touch a.md", "dir_path": "docs"})[0] == 2
+    assert pre("run_shell_command", {"command": "ls"}) == (0, "", "")
+    assert pre("read_file", {"file_path": ".exo/CONSTITUTION.md"}) == (0, "", "")
+    exo_tool = {"server_name": "exo", "tool_name": "check", "command": "exo-mcp", "args": []}
+    assert pre("mcp_exo_check", {"paths": ["docs/a.md"]}, mcp_context=exo_tool) == (0, "", "")
+    other = {"server_name": "fs", "tool_name": "write_file"}
+    assert pre("mcp_fs_write_file", {"path": "docs/a.md"}, mcp_context=other)[0] == 2
+    assert "does not know the Gemini CLI tool" in pre("teleport", {})[1]
+    code, out, _ = call("gemini", "session-start", {**base(working, "SessionStart"), "source": "startup"})
+    assert code == 0 and "src/**" in json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    code, out, _ = call("gemini", "after-agent", {**base(working, "AfterAgent"), "stop_hook_active": False})
+    assert code == 0 and json.loads(out)["decision"] == "deny" and "session-finish" in json.loads(out)["reason"]
+    assert call("gemini", "after-agent", {**base(working, "AfterAgent"), "stop_hook_active": True})[1] == "{}"

@@ -150,6 +150,36 @@ def test_claude_and_cursor_configs_are_merged_without_losing_user_keys(governed:
     assert json.loads(settings.read_text()) == user
 
 
+def test_codex_and_gemini_hook_configs_gate_with_exit_2_and_keep_user_keys(governed: Path) -> None:
+    gemini = governed / ".gemini/settings.json"
+    gemini.parent.mkdir()
+    gemini.write_text(
+        json.dumps({"theme": "dark", "hooks": {"BeforeTool": [{"hooks": [{"type": "command", "command": "mine"}]}]}})
+    )
+    for _ in range(2):  # idempotent
+        install.install(governed, git_hooks=False, claude=False, cursor=False, codex=True, gemini=True, exe=EXE)
+    codex = json.loads((governed / ".codex/hooks.json").read_text())
+    assert "version" not in codex
+    [gate] = codex["hooks"]["PreToolUse"]
+    assert gate["matcher"] == "Bash|apply_patch|mcp__.*"
+    assert gate["hooks"][0]["command"] == f"{EXE} hook codex pre-tool-use || exit 2"  # a failing hook would let it run
+    assert codex["hooks"]["SessionStart"][0]["hooks"][0]["command"] == f"{EXE} hook codex session-start"
+    merged = json.loads(gemini.read_text())
+    assert merged["theme"] == "dark" and merged["hooks"]["BeforeTool"][0]["hooks"][0]["command"] == "mine"
+    ours = merged["hooks"]["BeforeTool"][1]
+    assert ours["matcher"] == "write_file|replace|run_shell_command|mcp_.*"
+    assert ours["hooks"][0]["command"].endswith("hook gemini pre-tool-use || exit 2")
+    assert {"SessionStart", "AfterAgent"} <= set(merged["hooks"])
+    install.install(
+        governed, git_hooks=False, claude=False, cursor=False, codex=True, gemini=True, exe=EXE, uninstall=True
+    )
+    assert json.loads(gemini.read_text()) == {
+        "theme": "dark",
+        "hooks": {"BeforeTool": [{"hooks": [{"type": "command", "command": "mine"}]}]},
+    }
+    assert json.loads((governed / ".codex/hooks.json").read_text()) == {"hooks": {}}
+
+
 def test_invalid_json_config_is_left_alone(governed: Path) -> None:
     settings = governed / ".claude/settings.json"
     settings.parent.mkdir()
