@@ -111,3 +111,16 @@ def test_every_test_docs_security_cites_exists() -> None:
         ):
             missing.append(f"{file}::{name}")
     assert missing == []
+
+
+def test_every_harness_and_pinned_tool_is_documented() -> None:
+    from exo.stdlib.adapters import HARNESSES
+    from tests.harness.tools import PINS
+
+    text = (DOCS / "harnesses.md").read_text()
+    titles = {"claude": "Claude Code", "cursor": "Cursor", "codex": "Codex CLI", "gemini": "Gemini CLI"}
+    titles["vscode"] = "VS Code"
+    assert [h for h in HARNESSES if f"\n## {titles[h]}\n" not in text] == []
+    for package in ("@anthropic-ai/claude-code", "@openai/codex", "@google/gemini-cli", "husky", "lefthook"):
+        name = package.rsplit("/", 1)[-1] if package in ("husky", "lefthook") else f"`{package}`"
+        assert f"{name} {PINS[package]}" in text, package  # the version the tests run
