@@ -96,8 +96,7 @@ def hooks_fingerprint(root: Path) -> dict[str, str]:
     """sha256 of every active hook in `.git/hooks` and in a configured `core.hooksPath`, plus that
     setting itself (`*.sample` files are inert and left out)."""
     setting = git.config_value(root, "core.hooksPath") or ""
-    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
-    places = {"hooks": (root / common if not common.is_absolute() else common) / "hooks"}
+    places = {"hooks": git.common_dir(root) / "hooks"}
     if setting:
         places["hooksPath"] = root / setting
     prints = {"config:core.hooksPath": setting}

@@ -108,6 +108,12 @@ def toplevel(start: Path) -> Path:
     return Path(out)
 
 
+def common_dir(root: Path) -> Path:
+    """The clone's git common directory (shared by its worktrees), as an absolute path."""
+    common = Path(run(root, "rev-parse", "--git-common-dir"))
+    return common if common.is_absolute() else root / common
+
+
 def config_value(root: Path | str, key: str) -> str | None:
     """`git config --get key` in `root`, or None when unset."""
     value = run(root, "config", "--get", key, check=False)

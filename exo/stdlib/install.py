@@ -101,8 +101,7 @@ def hooks_dir(root: Path) -> Path:
     if setting:
         path = Path(os.path.expanduser(setting))
         return path if path.is_absolute() else root / path
-    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
-    return (common if common.is_absolute() else root / common) / "hooks"
+    return git.common_dir(root) / "hooks"
 
 
 def install(
@@ -149,8 +148,7 @@ def _git_hooks(root: Path, exe: str, result: InstallResult, *, uninstall: bool) 
 
 
 def _in_git_dir(root: Path, directory: Path) -> bool:
-    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
-    return directory.resolve().is_relative_to((common if common.is_absolute() else root / common).resolve())
+    return directory.resolve().is_relative_to(git.common_dir(root).resolve())
 
 
 def _record_command(root: Path, exe: str, *, uninstall: bool) -> None:

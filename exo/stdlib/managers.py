@@ -89,7 +89,8 @@ def install(root: Path, manager: str, result: InstallResult, *, uninstall: bool)
     content = "# exo's git hooks for lefthook (`exo hook-install` writes this file; lefthook.yml extends it)\n"
     _write(fragment, None if uninstall else content + "\n".join(lines), result)
     _edit(root, config, f"extends:\n  - {LEFTHOOK_FRAGMENT}", result, uninstall=uninstall, first=False)
-    if not uninstall and b"lefthook" not in (read_file(_git_hooks(root) / "pre-commit") or b""):
+    installed = [read_file(git.common_dir(root) / "hooks" / hook) or b"" for hook in GIT_HOOKS]
+    if not uninstall and not all(b"lefthook" in script for script in installed):
         result.warnings.append(f"{config.name} is here but lefthook's hooks are not: run `lefthook install`")
 
 
@@ -129,8 +130,3 @@ def _write(path: Path, content: str | None, result: InstallResult) -> None:
 
 def _indent(text: str, width: int) -> str:
     return "".join(" " * width + line + "\n" for line in text.splitlines())
-
-
-def _git_hooks(root: Path) -> Path:
-    common = Path(git.run(root, "rev-parse", "--git-common-dir"))
-    return (common if common.is_absolute() else root / common) / "hooks"
