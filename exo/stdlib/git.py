@@ -110,6 +110,8 @@ def toplevel(start: Path) -> Path:
 
 def common_dir(root: Path) -> Path:
     """The clone's git common directory (shared by its worktrees), as an absolute path."""
+    from pathlib import Path
+
     common = Path(run(root, "rev-parse", "--git-common-dir"))
     return common if common.is_absolute() else root / common
 
