@@ -11,7 +11,6 @@ import importlib
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, Field
 
 from .app import app
 from .common import JsonOpt, run
@@ -54,8 +53,13 @@ def completion(
     ~/.zshrc. fish: exo completion fish > ~/.config/fish/completions/exo.fish
     """
     import typer.main
+    from pydantic import BaseModel, Field  # off the path of `exo --help` and the hooks
 
     from exo.kernel import InputError
+
+    class Script(BaseModel):
+        shell: str = Field(description="The shell the script is for.")
+        script: str = Field(description="Source it in that shell.")
 
     def script() -> Script:
         if shell not in SHELLS:
@@ -64,8 +68,3 @@ def completion(
         return Script(shell=shell, script=source(typer.main.get_command(app), {}, "exo", COMPLETE_VAR).source())
 
     run(json_, script, lambda r: r.script)
-
-
-class Script(BaseModel):
-    shell: str = Field(description="The shell the script is for.")
-    script: str = Field(description="Source it in that shell.")
