@@ -41,7 +41,7 @@ def hook_install(
     every user key. With no choice: git hooks and the hooks of the harnesses this repository has
     files for (all of them if none). Nothing is committed.
     """
-    from exo.stdlib import install
+    from exo.stdlib import install, managers
     from exo.stdlib.adapters import detect
 
     ctx = Context(repo, actor)
@@ -55,7 +55,12 @@ def hook_install(
 
     def action() -> InstallResult:
         return install.install(
-            ctx.root, git_hooks=git or all_, exe=install.exo_command(), uninstall=uninstall, **chosen
+            ctx.root,
+            git_hooks=git or all_,
+            exe=install.exo_command(),
+            agent_exe=managers.AGENT_EXE,
+            uninstall=uninstall,
+            **chosen,
         )
 
     run(json_, action, render)

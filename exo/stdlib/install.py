@@ -60,7 +60,7 @@ CURSOR_EVENTS = {
     "stop": (None, "hook cursor stop", False),
 }
 # exo's own entries in a harness config: `<exo> hook AGENT EVENT`, with a gate's `|| exit 2`.
-_OURS = re.compile(r"(?:(?:^|[/\s'\"])exo['\"]?|-m exo) hook (?:claude|codex|cursor|gemini) [a-z-]+(?: \|\| exit 2)?$")
+_OURS = re.compile(r"(?:(?:^|[/\s'\"$])exo['\"]?|-m exo) hook (?:claude|codex|cursor|gemini) [a-z-]+(?: \|\| exit 2)?$")
 
 TEMPLATE = """#!/bin/sh
 {marker} (`exo hook-install --uninstall` removes it and restores a chained hook)
@@ -114,11 +114,17 @@ def install(
     codex: bool = False,
     gemini: bool = False,
     uninstall: bool = False,
+    agent_exe: str | None = None,
 ) -> InstallResult:
-    """Install (or remove) the chosen hooks. `exe` is the shell prefix the git hooks start exo with."""
+    """Install (or remove) the chosen hooks. `exe` is the shell prefix the git hooks start exo
+    with; `agent_exe` the one the agent harnesses' configs use (default `exe`; `exo install` gives
+    `managers.AGENT_EXE`, which names no path of this machine in those usually tracked files)."""
     result = InstallResult(changed=[], unchanged=[], chained=[])
+    if not uninstall or git_hooks:
+        _record_command(root, exe, uninstall=uninstall)
     if git_hooks:
         _git_hooks(root, exe, result, uninstall=uninstall)
+    exe = agent_exe or exe
     if claude:
         _merge_json(root / CLAUDE_SETTINGS, lambda: _claude_entries(exe), uninstall, result)
     if cursor:
@@ -135,7 +141,6 @@ def _git_hooks(root: Path, exe: str, result: InstallResult, *, uninstall: bool) 
     """exo's git hooks where this clone's hooks live: in a hook manager's configuration if one owns
     them, else as scripts in the hooks directory. Anything inside the worktree may be tracked, so
     it starts exo by the command each clone records (`git config exo.command`), never by a path."""
-    _record_command(root, exe, uninstall=uninstall)
     manager = managers.detect(root)
     if manager is not None:
         managers.install(root, manager, result, uninstall=uninstall)
@@ -207,7 +212,8 @@ def _claude_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
     PreToolUse hook fails closed: if it cannot run, the tool call is blocked (`onFailure`)."""
     out = {}
     for event, (matcher, command) in CLAUDE_EVENTS.items():
-        hook: dict[str, Any] = {"type": "command", "command": f"{exe} {command}", "timeout": 30}
+        start = exe if event == "PreToolUse" else managers.non_blocking(exe)
+        hook: dict[str, Any] = {"type": "command", "command": f"{start} {command}", "timeout": 30}
         if event == "PreToolUse":
             hook["onFailure"] = "block"
         entry: dict[str, Any] = {"hooks": [hook]}
@@ -224,9 +230,9 @@ def _gated_entries(
     command exits 2 (block) itself when exo cannot run."""
     out = {}
     for event, (matcher, command) in events.items():
-        gate = " || exit 2" if event == gate_event else ""
+        start, gate = (exe, " || exit 2") if event == gate_event else (managers.non_blocking(exe), "")
         entry: dict[str, Any] = {
-            "hooks": [{"type": "command", "command": f"{exe} {command}{gate}", "timeout": timeout}]
+            "hooks": [{"type": "command", "command": f"{start} {command}{gate}", "timeout": timeout}]
         }
         out[event] = [{"matcher": matcher, **entry} if matcher else entry]
     return out
@@ -235,7 +241,7 @@ def _gated_entries(
 def _cursor_entries(exe: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for event, (matcher, command, closed) in CURSOR_EVENTS.items():
-        entry: dict[str, Any] = {"command": f"{exe} {command}"}
+        entry: dict[str, Any] = {"command": f"{exe if closed else managers.non_blocking(exe)} {command}"}
         if matcher:
             entry["matcher"] = matcher
         if closed:
@@ -277,7 +283,7 @@ def install_all(root: Path, harnesses: list[str] | None = None) -> InstallSummar
     chosen = harnesses_of(root, harnesses)  # before anything is written that would be detected
     init = init_repo(root)
     agent_hooks = {h: h in chosen for h in ("claude", "cursor", "codex", "gemini")}
-    hooks = install(root, git_hooks=True, exe=exo_command(), **agent_hooks)
+    hooks = install(root, git_hooks=True, exe=exo_command(), agent_exe=managers.AGENT_EXE, **agent_hooks)
     written = write_adapters(root, chosen)
     lock = [init.governance.lock] if init.governance.changed else []
     return InstallSummary(

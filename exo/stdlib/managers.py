@@ -26,11 +26,29 @@ GIT_HOOKS = ("pre-commit", "prepare-commit-msg")
 BEGIN = "# exo:begin - managed by `exo hook-install`; edit outside this block"
 END = "# exo:end"
 COMMAND_KEY = "exo.command"  # this clone's exo executable, for hooks in tracked files
-RESOLVE = (
-    f'exo="$(git config --get {COMMAND_KEY} || command -v exo)" || {{ '
-    'echo "error[EXO_NOT_FOUND]: exo is not installed in this clone, so the commit is refused" >&2; '
-    'echo "hint: install exo, then run \\`exo hook-install\\` here (or put exo on PATH)" >&2; exit 1; }'
-)
+
+
+def _lookup(refused: str, status: int) -> str:
+    """Shell that sets $exo to this clone's exo, or says why not and exits `status`."""
+    return (
+        f'exo="$(git config --get {COMMAND_KEY} || command -v exo)" || {{ '
+        f'echo "error[EXO_NOT_FOUND]: exo is not installed in this clone, so {refused} is refused" >&2; '
+        f'echo "hint: install exo, then run \\`exo hook-install\\` here (or put exo on PATH)" >&2; exit {status}; }}'
+    )
+
+
+RESOLVE = _lookup("the commit", 1)
+# How an agent harness's hook (in a usually tracked config) starts exo: the same lookup, and exit
+# 2 — the status every harness reads as "block" — when there is no exo to run.
+AGENT_EXE = _lookup("the tool call", 2) + '; "$exo"'
+
+
+def non_blocking(exe: str) -> str:
+    """`exe` for a hook that must not block when exo is missing: exit 2 from a Stop hook would keep
+    the agent from ever stopping."""
+    return exe.replace("exit 2; }", "exit 1; }")
+
+
 LEFTHOOK_CONFIGS = ("lefthook.yml", "lefthook.yaml", ".lefthook.yml", ".lefthook.yaml")
 LEFTHOOK_FRAGMENT = ".exo/lefthook.yml"
 HUSKY_PATHS = (".husky/_", ".husky")

@@ -59,15 +59,18 @@ def codex_env(root: Path, url: str) -> dict[str, str]:
     }
 
 
-def run_codex(codex: Path, root: Path, script: list[tuple[str, dict[str, Any]]]) -> tuple[ResponsesStandIn, list[Any]]:
+def run_codex(
+    codex: Path, root: Path, script: list[tuple[str, dict[str, Any]]], env: dict[str, str] | None = None
+) -> tuple[ResponsesStandIn, list[Any]]:
     with ResponsesStandIn(script) as standin:
         # exo's hooks are the project's own: a person approves them once in Codex's review; a
         # non-interactive run vouches for them with this flag. Codex's own sandbox needs helper
         # binaries it refuses to create under a temporary directory, where the test's CODEX_HOME
         # is; what is tested here is exo's hooks (exo's boundary for Codex is `exo run -- codex`).
         argv = [str(codex), "exec", "--json", "--dangerously-bypass-hook-trust", "-s", "danger-full-access", "go"]
-        done = subprocess.run(argv, cwd=root, env=codex_env(root, standin.url), capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
+        full = codex_env(root, standin.url) | (env or {})
+        done = subprocess.run(argv, cwd=root, env=full, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
     return standin, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -103,12 +106,23 @@ def test_codex_calls_exo_and_its_hooks_fence_the_shell_and_patches(codex: Path, 
     assert (project / "src/in.py").read_text() == "x\n"
 
 
-def test_codex_without_exo_on_path_blocks_instead_of_running(codex: Path, project: Path) -> None:
-    """A gate that cannot start exits 2 (`|| exit 2`): Codex would let a failing hook through."""
+def test_tracked_hook_config_names_no_path_of_this_machine(project: Path) -> None:
+    text = (project / ".codex/hooks.json").read_text()
+    assert str(BIN) not in text and str(project) not in text
+    assert git(project, "config", "exo.command") == str(BIN / "exo")  # this clone's own record
+
+
+@pytest.mark.parametrize("how", ["no exo at all", "a recorded exo that is gone"])
+def test_codex_blocks_when_exo_cannot_run(codex: Path, project: Path, how: str) -> None:
+    """Codex lets a failing hook through: the lookup exits 2 when there is no exo, and the gate's
+    `|| exit 2` covers an exo that is recorded but cannot start."""
     sessions.start(project, "agent:codex", ticket_id="T1")
-    hooks = json.loads((project / ".codex/hooks.json").read_text())
-    gate = hooks["hooks"]["PreToolUse"][0]["hooks"][0]
-    gate["command"] = gate["command"].replace(str(BIN / "exo"), "/nonexistent/exo")
-    (project / ".codex/hooks.json").write_text(json.dumps(hooks))
-    standin, _ = run_codex(codex, project, [("exec_command", {"cmd": "mkdir -p src && echo x > src/in.py"})])
+    if how == "no exo at all":
+        git(project, "config", "--unset", "exo.command")
+    else:
+        git(project, "config", "exo.command", "/nonexistent/exo")
+    env = {"PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "exo").exists())}
+    standin, _ = run_codex(codex, project, [("exec_command", {"cmd": "mkdir -p src && echo x > src/in.py"})], env)
     assert not (project / "src/in.py").exists(), standin.result_text(0)
+    if how == "no exo at all":
+        assert "EXO_NOT_FOUND" in standin.result_text(0), standin.result_text(0)
