@@ -186,7 +186,9 @@ def _codex_config(path: Path, agent: str, result: AdaptersResult) -> None:
             code="INVALID_ARGUMENT",
             hint="remove that table (exo adapters writes its own) and rerun",
         )
-    table = f'[mcp_servers.exo]\ncommand = "exo-mcp"\nargs = []\nenv = {{ EXO_ACTOR = "{agent}" }}\n'
+    # required: Codex waits for exo-mcp before the first turn (a cold start lost the first call),
+    # and will not run in this repository without it.
+    table = f'[mcp_servers.exo]\ncommand = "exo-mcp"\nargs = []\nenv = {{ EXO_ACTOR = "{agent}" }}\nrequired = true\n'
     new = (user.rstrip("\n") + "\n\n" if user.strip() else "") + f"{TOML_BEGIN}\n{table}{TOML_END}\n"
     tomllib.loads(new)  # what is written always parses
     if raw == new.encode():

@@ -121,7 +121,11 @@ def test_codex_blocks_when_exo_cannot_run(codex: Path, project: Path, how: str) 
         git(project, "config", "--unset", "exo.command")
     else:
         git(project, "config", "exo.command", "/nonexistent/exo")
-    env = {"PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "exo").exists())}
+    only_mcp = project.parent / "only-exo-mcp"  # exo-mcp stays (Codex requires it), exo itself is gone
+    only_mcp.mkdir()
+    (only_mcp / "exo-mcp").symlink_to(BIN / "exo-mcp")
+    kept = [p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "exo").exists()]
+    env = {"PATH": os.pathsep.join([str(only_mcp), *kept])}
     standin, _ = run_codex(codex, project, [("exec_command", {"cmd": "mkdir -p src && echo x > src/in.py"})], env)
     assert not (project / "src/in.py").exists(), standin.result_text(0)
     if how == "no exo at all":

@@ -88,7 +88,8 @@ def test_codex_config_is_a_managed_toml_block_after_the_users_lines(exo_repo: Pa
     assert text.startswith(mine)
     doc = tomllib.loads(text)
     assert doc["model"] == "o4" and doc["mcp_servers"]["docs"] == {"command": "docs-mcp"}
-    assert doc["mcp_servers"]["exo"] == {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": "agent:codex"}}
+    exo_server = {"command": "exo-mcp", "args": [], "env": {"EXO_ACTOR": "agent:codex"}, "required": True}
+    assert doc["mcp_servers"]["exo"] == exo_server
     assert write_adapters(exo_repo).changed == []
     (exo_repo / ".codex/config.toml").write_text(mine + "[mcp_servers.exo]\ncommand = 'other'\n")
     clash = exo("adapters", cwd=exo_repo)
