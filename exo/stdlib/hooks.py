@@ -196,13 +196,18 @@ def _mcp_paths(tool_input: dict[str, Any]) -> list[str]:
     return out
 
 
+def tool_call(payload: dict[str, Any], event: str) -> tuple[str, dict[str, Any]]:
+    """The tool name and input every harness's pre-tool event carries (Denied if either is missing)."""
+    tool, tool_input = payload.get("tool_name"), payload.get("tool_input")
+    if not isinstance(tool, str) or not isinstance(tool_input, dict):
+        raise Denied(f"{event} input without tool_name and tool_input")
+    return tool, tool_input
+
+
 def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO, *, harness: str = "claude") -> int:
     """Claude Code's events; Codex CLI sends the same payloads and reads the same answers."""
     if event == "pre-tool-use":
-        tool = payload.get("tool_name")
-        tool_input = payload.get("tool_input")
-        if not isinstance(tool, str) or not isinstance(tool_input, dict):
-            raise Denied("PreToolUse input without tool_name and tool_input")
+        tool, tool_input = tool_call(payload, "PreToolUse")
         reason = unsandboxed(payload) if tool == "Bash" and harness == "claude" else None
         reason = reason or decide(payload, tool, tool_input)
         if reason is not None:
@@ -266,10 +271,7 @@ EXO_TOOLS = frozenset(
 def cursor(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
     payload = _cursor_cwd(payload)
     if event == "pre-tool-use":
-        tool = payload.get("tool_name")
-        tool_input = payload.get("tool_input")
-        if not isinstance(tool, str) or not isinstance(tool_input, dict):
-            raise Denied("preToolUse input without tool_name and tool_input")
+        tool, tool_input = tool_call(payload, "preToolUse")
         reason = cursor_decide(payload, tool, tool_input)
     elif event == "before-shell":
         reason = shell(payload, payload.get("command"))
@@ -342,10 +344,7 @@ GEMINI_READS = frozenset(
 
 def gemini(event: str, payload: dict[str, Any], out: TextIO, err: TextIO) -> int:
     if event == "pre-tool-use":
-        tool = payload.get("tool_name")
-        tool_input = payload.get("tool_input")
-        if not isinstance(tool, str) or not isinstance(tool_input, dict):
-            raise Denied("BeforeTool input without tool_name and tool_input")
+        tool, tool_input = tool_call(payload, "BeforeTool")
         reason = gemini_decide(payload, tool, tool_input)
         if reason is not None:
             raise Denied(reason)
