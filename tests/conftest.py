@@ -99,3 +99,31 @@ def snapshot(root: Path) -> dict[str, bytes]:
         if path.is_file() and not rel.startswith((".git/objects", ".git/exo/locks", ".git/exo/cache")):
             out[rel] = path.read_bytes()
     return out
+
+
+# The repository the suite runs from is governed by its own hooks: a test (or a tool a test installs)
+# that writes into its `.git/hooks` or `.git/config` fails the run, however the tests themselves went.
+PROJECT_GIT = Path(__file__).parents[1] / ".git"
+PROJECT_STATE = pytest.StashKey[dict[str, bytes]]()
+
+
+def project_git_state() -> dict[str, bytes]:
+    if not PROJECT_GIT.is_dir():
+        return {}
+    hooks = PROJECT_GIT / "hooks"
+    files = [PROJECT_GIT / "config", *(sorted(hooks.iterdir()) if hooks.is_dir() else [])]
+    return {p.relative_to(PROJECT_GIT).as_posix(): p.read_bytes() for p in files if p.is_file()}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.stash[PROJECT_STATE] = project_git_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before, after = session.stash.get(PROJECT_STATE, {}), project_git_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        out = session.config.get_terminal_writer()
+        out.line()
+        out.line(f"the test run changed this repository's own .git: {', '.join(changed)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

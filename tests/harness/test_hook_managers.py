@@ -214,3 +214,26 @@ def test_pre_commit_framework_with_this_repository_at_a_rev(governed: Path, tmp_
     assert subprocess.run(["git", "commit", "-qm", "hooks"], cwd=governed, env=env).returncode == 0
     assert "Exo-Actor: human:test@example.com" in trailers(governed)
     pre_commit_round(governed)
+
+
+def hooks_state(root: Path) -> dict[str, bytes]:
+    hooks = root / ".git" / "hooks"
+    return {p.name: p.read_bytes() for p in sorted(hooks.iterdir())}
+
+
+def test_installing_the_pinned_tools_leaves_the_repository_it_sits_in_alone(
+    governed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The harness tools sit in `.ci/harness/` inside this repository. lefthook's npm install script
+    runs `lefthook install` in the directory npm runs from; before `tools.install` ran npm from
+    outside every repository, it replaced the project's own exo hooks and wrote `lefthook.yml`."""
+    assert exo("hook-install", "--git", cwd=governed, env={"PATH": env_with_exo()["PATH"]}).code == 0
+    before = hooks_state(governed)
+    prefix = governed / ".ci" / "harness"
+    prefix.mkdir(parents=True)
+    monkeypatch.chdir(governed)  # the directory a developer runs the suite from
+    tools.install(["lefthook"], prefix=prefix)
+
+    assert tools.installed("lefthook", prefix)
+    assert hooks_state(governed) == before
+    assert git(governed, "status", "--porcelain", "--untracked-files=normal") == "?? .ci/"

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HARNESS = Path(__file__).parents[2] / ".ci" / "harness"
@@ -20,22 +22,30 @@ PINS = {
 }
 
 
-def installed(package: str) -> bool:
-    manifest = HARNESS / "node_modules" / package / "package.json"
+def installed(package: str, prefix: Path = HARNESS) -> bool:
+    manifest = prefix / "node_modules" / package / "package.json"
     return manifest.is_file() and json.loads(manifest.read_text()).get("version") == PINS[package]
 
 
-def install(packages: list[str] | None = None) -> None:
-    """npm install the pinned packages that are not installed at their pinned version."""
-    missing = [p for p in (packages or list(PINS)) if not installed(p)]
+def install(packages: list[str] | None = None, prefix: Path = HARNESS) -> None:
+    """npm install the pinned packages that are not installed at their pinned version.
+
+    Install scripts act on the directory npm runs from: lefthook's runs `lefthook install` there,
+    which, inside this repository, replaced its exo hooks and wrote a `lefthook.yml` at its root.
+    So npm runs from an empty directory outside any repository, with `CI` set (lefthook's script
+    then does nothing) and no git variable that could point it back here."""
+    missing = [p for p in (packages or list(PINS)) if not installed(p, prefix)]
     if not missing:
         return
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError(f"the harness tests need npm (Node.js) to install {', '.join(missing)}")
     specs = [f"{p}@{PINS[p]}" for p in missing]
-    argv = [npm, "install", "--prefix", str(HARNESS), "--no-audit", "--no-fund", "--loglevel=error", *specs]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    argv = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", *specs]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k not in ("LEFTHOOK", "INIT_CWD")}
+    with tempfile.TemporaryDirectory() as outside:
+        env |= {"CI": "true", "GIT_CEILING_DIRECTORIES": str(Path(outside).parent)}
+        subprocess.run(argv, check=True, cwd=outside, env=env, stdout=subprocess.DEVNULL)
 
 
 def bin_path(package: str, name: str) -> Path:
