@@ -46,8 +46,17 @@ def test_constitution_examples_compile(git_repo: Path, example: str) -> None:
 
 
 def test_there_are_examples_of_every_rule_type() -> None:
+    from exo.kernel._constitution import RULE_TYPES
+
     types = {re.search(r"^type: (\w+)", e, re.MULTILINE).group(1) for e in policy_examples()}  # type: ignore[union-attr]
-    assert types == {"filesystem_deny", "filesystem_allow", "require_checks", "budget", "commit_policy"}
+    assert types == set(RULE_TYPES)
+
+
+def test_the_bootstrap_has_words_for_every_rule_type() -> None:
+    from exo.kernel._constitution import RULE_TYPES
+    from exo.stdlib.bootstrap import WORDS
+
+    assert set(WORDS) == set(RULE_TYPES)
 
 
 def test_every_drift_kind_is_documented() -> None:

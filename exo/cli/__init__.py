@@ -29,7 +29,21 @@ def main() -> None:
     try:
         import typer.main
 
-        from . import adapters, audit, completion, demo, doctor, governance, hooks, install, run, sessions, tickets  # noqa: F401 - registering their commands
+        # Importing the command modules registers their commands.
+        from . import (  # noqa: F401
+            adapters,
+            audit,
+            completion,
+            demo,
+            doctor,
+            governance,
+            hooks,
+            install,
+            keys,
+            run,
+            sessions,
+            tickets,
+        )
         from .app import app
 
         cli = typer.main.get_command(app)

@@ -31,6 +31,12 @@ ticket_app = typer.Typer(
     help="Create, list, show and update tickets.", invoke_without_command=True, rich_markup_mode=None
 )
 app.add_typer(ticket_app, name="ticket")
+keys_app = typer.Typer(
+    help="Signing keys: this machine's broker key, your git SSH key, and who .exo/allowed_signers lists.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(keys_app, name="keys")
 
 
 def _version(asked: bool) -> None:
@@ -60,3 +66,4 @@ def _root(
 
 audit_app.callback()(help_without_command)
 ticket_app.callback()(help_without_command)
+keys_app.callback()(help_without_command)

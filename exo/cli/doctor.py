@@ -17,12 +17,16 @@ def render(r: DoctorReport) -> str:
     lines = [f"{p.code}  {p.subject}: {p.message}\n    fix: {p.fix}" for p in r.problems]
     lines += [f"fixed: {f}" for f in r.fixed] + [f"accepted drift: {a}" for a in r.accepted]
     lines += [f"judged by its trailers (a format-1 session): {c}" for c in r.legacy]
+    lines += [f"unsigned: {u}" for u in r.unsigned]
+    if r.trust_root:
+        lines.append(f"trust root: {r.trust_root}")
     verdict = "healthy" if r.ok else f"{len(r.problems)} problem(s)"
     how = ", ".join(f"{n} {k}" for k, n in sorted(r.accounted.items())) or "nothing"
     before = f", {r.skipped} from before exo" if r.skipped else ""
     lines.append(
         f"exo doctor: {verdict} ({r.range}: {r.commits} commit(s){before}; changes: {how}; "
-        f"{r.records} session record(s), {r.streams} audit stream(s), {r.anchors} anchor(s))"
+        f"{r.records} session record(s), {r.streams} audit stream(s), {r.anchors} anchor(s), "
+        f"{len(r.signed)} signature(s) verified)"
     )
     return "\n".join(lines)
 

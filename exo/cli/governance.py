@@ -49,7 +49,7 @@ def build_governance(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorO
     from exo.stdlib import governance
 
     ctx = Context(repo, actor)
-    run(json_, lambda: governance.build(ctx.root), _build_text)
+    run(json_, lambda: governance.build(ctx.root, ctx.actor), _build_text)
 
 
 @app.command()

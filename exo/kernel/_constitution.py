@@ -103,14 +103,26 @@ class CommitPolicy(_Rule):
     _check_actors = field_validator("exempt_actors")(_actors)
 
 
+class Signatures(_Rule):
+    """Which acts must carry a signature that `.exo/allowed_signers` vouches for (SPEC §14)."""
+
+    type: Literal["signatures"]
+    session_records: bool = Field(default=True, description="Session records signed by the broker that closed them.")
+    human_acts: bool = Field(
+        default=True, description="Human-only acts (accepting drift, approving, unfreezing, changing the signers)."
+    )
+    human_commits: bool = Field(default=False, description="Commits stamped by a human carry their SSH signature.")
+
+
 RULE_TYPES: dict[str, type[_Rule]] = {
     "filesystem_deny": FilesystemDeny,
     "filesystem_allow": FilesystemAllow,
     "require_checks": RequireChecks,
     "budget": Budget,
     "commit_policy": CommitPolicy,
+    "signatures": Signatures,
 }
-SINGLETONS = ("budget", "commit_policy")
+SINGLETONS = ("budget", "commit_policy", "signatures")
 
 
 class _Block:

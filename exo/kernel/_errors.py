@@ -56,6 +56,11 @@ CODES: dict[str, Code] = {
     "SANDBOX_UNAVAILABLE": Code(
         1, "install bubblewrap (Debian/Ubuntu: `apt install bubblewrap`), or, as a human, pass --no-sandbox (audited)"
     ),
+    "SIGNERS_INVALID": Code(1, "fix the line of .exo/allowed_signers named above (`exo keys list` reads it)"),
+    "SIGNING_KEY_MISSING": Code(
+        1, "create the key (`exo keys create`) and list it in .exo/allowed_signers (`exo keys add`)"
+    ),
+    "SIGNING_FAILED": Code(1, "check the key named above (`ssh-add -l` if ssh-agent holds it) and retry"),
     "IO_ERROR": Code(3, "check permissions and free disk space, then retry"),
     "INTERNAL": Code(3, "this is a bug in exo: please report it with the command you ran"),
 }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel
 
 from exo.kernel import Governance
@@ -23,27 +26,46 @@ class Sibling(BaseModel):
 
 
 def rules_in_words(gov: Governance) -> list[str]:
-    """Each compiled rule as one plain sentence."""
+    """Each compiled rule as one plain sentence (every rule type has its own; see WORDS)."""
     out = []
     for rule in gov.rules:
         who = "" if rule.get("actors", ["*"]) == ["*"] else f" (applies to {', '.join(rule['actors'])})"
         why = f" - {rule['description']}" if rule.get("description") else ""
-        kind = rule["type"]
-        if kind == "filesystem_deny":
-            text = f"never {' or '.join(rule['actions'])} {_patterns(rule['patterns'])}{who}"
-        elif kind == "filesystem_allow":
-            text = f"writes must stay inside {_patterns(rule['patterns'])}{who}"
-        elif kind == "require_checks":
-            text = f"session-finish runs {_globs(rule['commands'])}; each must pass"
-        elif kind == "budget":
-            limits = [f"{rule[k]} {k.removeprefix('max_')}" for k in ("max_files", "max_lines") if k in rule]
-            text = "default session budget: at most " + " and ".join(limits)
-        else:
-            exempt = ", ".join(rule.get("exempt_actors", [])) or "nobody"
-            need = "need an open session" if rule.get("require_session", True) else "do not need a session"
-            text = f"commits {need} (exempt: {exempt})"
-        out.append(f"- {rule['id']}: {text}{why}")
+        out.append(f"- {rule['id']}: {WORDS[rule['type']](rule)}{who}{why}")
     return out
+
+
+def _budget(rule: dict[str, Any]) -> str:
+    limits = [f"{rule[k]} {k.removeprefix('max_')}" for k in ("max_files", "max_lines") if k in rule]
+    return "default session budget: at most " + " and ".join(limits)
+
+
+def _commit_policy(rule: dict[str, Any]) -> str:
+    exempt = ", ".join(rule.get("exempt_actors", [])) or "nobody"
+    need = "need an open session" if rule.get("require_session", True) else "do not need a session"
+    return f"commits {need} (exempt: {exempt})"
+
+
+def _signatures(rule: dict[str, Any]) -> str:
+    what = {
+        "session_records": "session records (by the broker that closed them)",
+        "human_acts": "human-only acts (by the human's own key)",
+        "human_commits": "humans' commits",
+    }
+    signed = [text for key, text in what.items() if rule.get(key)]
+    return "signed, or CI rejects them: " + ("; ".join(signed) or "nothing")
+
+
+# One sentence per rule type: a type the compiler accepts and this table lacks is a KeyError, never
+# another rule's description (a test holds the table to the compiler's RULE_TYPES).
+WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "filesystem_deny": lambda rule: f"never {' or '.join(rule['actions'])} {_patterns(rule['patterns'])}",
+    "filesystem_allow": lambda rule: f"writes must stay inside {_patterns(rule['patterns'])}",
+    "require_checks": lambda rule: f"session-finish runs {_globs(rule['commands'])}; each must pass",
+    "budget": _budget,
+    "commit_policy": _commit_policy,
+    "signatures": _signatures,
+}
 
 
 def _globs(items: list[str]) -> str:

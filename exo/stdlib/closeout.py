@@ -18,6 +18,7 @@ from exo.kernel import (
     Anchor,
     AuditError,
     ExoError,
+    Governance,
     GovernanceError,
     InputError,
     Lease,
@@ -33,7 +34,21 @@ from exo.kernel.fs import audit_path, file_lock
 from exo.kernel.layout import LOCK
 from exo.kernel.state import State, read_bytes
 
-from . import checks, drift, git, history, records, runtime, sandbox, tickets, worktree
+from . import (
+    authority,
+    checks,
+    drift,
+    events,
+    git,
+    history,
+    keys,
+    records,
+    runtime,
+    sandbox,
+    signing,
+    tickets,
+    worktree,
+)
 from .records import Handoff, SessionRecord
 from .runtime import OpenSession
 from .sessions import Progress, SessionView, own_session, view
@@ -123,8 +138,7 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
     with file_lock(root, State(root).pointer):
         session = own_session(root, actor)
         accept_drift = closing.accept_drift
-        if accept_drift is not None and not actor.startswith("human:"):
-            raise GovernanceError(f"{actor} may not accept drift: only a human can", code="NOT_ALLOWED")
+        acceptor = authority.human_act(root, actor, "accept_drift") if accept_drift is not None else None
         here = view(root, session, at)
         if not here.live:
             raise LockError(
@@ -133,10 +147,13 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
             )
         git.can_commit(root)  # before anything is sealed: a failed closeout must stay retryable
         stream = _own_stream(root, session)
+        gov = load_governance(root)
+        signer = record_signer(gov)
         done = records.load(root, session.sid)
         if done is not None:  # an earlier attempt sealed and wrote the records but did not commit
+            if not (root / records.signature_path(session.sid)).exists():
+                records.sign(root, session.sid, (root / records.SESSIONS / f"{session.sid}.json").read_bytes(), signer)
             return _commit_and_release(root, session, here, done, say)
-        gov = load_governance(root)
         say("measuring drift")
         measured = drift.measure(root, session, gov, runtime.fence_of(session), session.budget)
         report = measured.report
@@ -150,13 +167,9 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
                 root, session, here, report, ran, at, "CHECKS_FAILED", "failing checks: " + ", ".join(failed)
             )
         if accept_drift and not report.ok:
-            append_audit(
-                root,
-                session.sid,
-                "drift.accepted",
-                {"actor": actor, "reason": accept_drift, "violations": [v.path for v in report.violations]},
-                now=at,
-            )
+            accepted = {"actor": actor, "reason": accept_drift, "violations": [v.path for v in report.violations]}
+            append_audit(root, session.sid, "drift.accepted", accepted, now=at)
+            events.record(root, "drift.accepted", {**accepted, "sid": session.sid}, now=at, signer=acceptor)
         event = "session.finished" if finishing else "session.handed_off"
         if not _closed_already(stream, event):  # a retry after a crash past the seal
             append_audit(root, session.sid, event, _close_data(report, ran, closing), now=at)
@@ -166,8 +179,21 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
             tickets.update(root, session.ticket_id, {"status": closing.set_status})
         closed = Closed(report=report, products=measured.products, checks=ran, anchor=anchor, at=at)
         record = _record(session, closing, closed, writes(root, session))
-        records.write(root, record)
+        records.write(root, record, signer)
         return _commit_and_release(root, session, here, record, say)
+
+
+def record_signer(gov: Governance) -> keys.Key | None:
+    """This machine's broker key, which signs the records it closes. Where the constitution requires
+    signed records and there is none, GovernanceError(SIGNING_KEY_MISSING) before anything is sealed."""
+    key = keys.broker()
+    if key is None and signing.required(gov, "session_records"):
+        raise GovernanceError(
+            "the constitution requires session records signed by a broker, and this machine has no broker key",
+            code="SIGNING_KEY_MISSING",
+            hint="a human runs `exo keys create` and lists the key (`exo keys add --broker`), then finish again",
+        )
+    return key
 
 
 def _own_stream(root: Path, session: OpenSession) -> bytes:

@@ -45,7 +45,7 @@ from exo.kernel.layout import AUDIT_DIR, CONSTITUTION, EXO_DIR, LOCAL_STREAM, LO
 from exo.kernel.safe import read_regular
 from exo.kernel.state import State
 
-from . import git, history, records, tickets
+from . import attestations, events, git, history, records, signing, tickets
 from .config import CONFIG, load_config
 from .history import Commit
 from .provenance import WRITE_ONCE, Finding, Judge
@@ -68,6 +68,9 @@ FIX = {
     "SHALLOW_CLONE": "fetch the whole history (actions/checkout: `fetch-depth: 0`; git: `git fetch --unshallow`)",
     "BASE_MISSING": "fetch the range's base (`git fetch origin <base>`, `fetch-depth: 0`); a force push loses it",
     "HOOK_PROBE_FAILED": "reinstall exo (its agent hook let a synthetic out-of-scope write through)",
+    "SIGNATURE_MISSING": "the constitution requires it signed: close sessions where a listed broker key is",
+    "SIGNATURE_INVALID": "nobody listed in .exo/allowed_signers signed it: it was forged or rewritten",
+    "ACT_MISSING": "a human runs the act (`exo keys add`, `exo build-governance`, ...) with their signing key",
 }
 _SIDE = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._/@{}~^+-]{0,255}")
 _FULL_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
@@ -103,6 +106,9 @@ class DoctorReport(BaseModel):
     accounted: dict[str, int] = Field(description="Changed paths by how they are accounted for.")
     accepted: list[str] = Field(description="Paths outside a fence whose drift a human accepted.")
     legacy: list[str] = Field(description="Commits of format-1 sessions, judged by their trailers.")
+    signed: list[str] = Field(description="Records and human acts the range adds whose signature verified.")
+    unsigned: list[str] = Field(description="Records and human acts the range adds without a verified signature.")
+    trust_root: str | None = Field(default=None, description="The commit that first listed signers, taken on trust.")
     fixed: list[str] = Field(description="What --fix repaired.")
     problems: list[Problem]
 
@@ -136,7 +142,7 @@ def diagnose(root: Path, *, commit_range: str | None = None, fix: bool = False, 
     fixed = _local(root, fix, problem)
     report = DoctorReport(
         ok=False, range=span.label, head=span.head, commits=0, skipped=0, records=0, streams=0, anchors=0,
-        accounted={}, accepted=[], legacy=[], fixed=fixed, problems=[],
+        accounted={}, accepted=[], legacy=[], signed=[], unsigned=[], fixed=fixed, problems=[],
     )  # fmt: skip
     if span.head is not None:
         with tempfile.TemporaryDirectory(prefix="exo-doctor-") as tmp:
@@ -234,7 +240,12 @@ def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: Doct
     _audit(tmp / "audit", streams, found, problem, report)
     report.records = len(found)
     governed = _governed(root, listed)
-    judge = Judge(root, found, streams, governance.of(governed, head_gov))
+    gov_of = governance.of(governed | {p for c in listed for p in c.parents}, head_gov)
+    judged = [c for c in listed if c.sha in governed]
+    signers = attestations.Signers(root, judged)
+    unsigned = attestations.human_commits(root, judged, gov_of, signers)
+    judge = Judge(root, found, streams, lambda commit: gov_of(commit.sha), unsigned)
+    _signatures(judged, found, blob, gov_of, signers, problem, report)
     for commit in listed:
         if commit.sha not in governed:
             report.skipped += 1
@@ -243,6 +254,48 @@ def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: Doct
         _policy(commit, judge, problem)
         for finding in judge.judge(commit):
             _tally(commit, finding, problem, report)
+
+
+def _signatures(
+    listed: list[Commit],
+    found: dict[str, records.SessionRecord],
+    blob: Callable[[str], bytes | None],
+    gov_of: Callable[[str], Governance],
+    signers: attestations.Signers,
+    problem: _Problems,
+    report: DoctorReport,
+) -> None:
+    """Brokers' signatures on the records the range adds and humans' on its acts: a problem where
+    the constitution requires them (SPEC §14), a line of the report either way."""
+    root = Path(signers.root)
+    adding = attestations.added_records(listed)
+    for verdict in attestations.judge(adding, blob, gov_of, signers):
+        where = f"{verdict.commit[:12]} {records.SESSIONS}/{verdict.sid}.json"
+        if verdict.signer is not None:
+            report.signed.append(f"{verdict.sid} by {verdict.signer}")
+            continue
+        report.unsigned.append(_shown(f"{verdict.sid}: {verdict.why}"))
+        if verdict.required:
+            unsigned = blob(records.signature_path(verdict.sid)) is None
+            problem("SIGNATURE_MISSING" if unsigned else "SIGNATURE_INVALID", where, verdict.why)
+    acts = attestations.acts(listed, blob, gov_of, signers)
+    for act in acts:
+        name = f"{act.event} {records.sid_of(act.stream)}"
+        if act.signer is not None:
+            report.signed.append(f"{name} by {act.signer}")
+            if act.trust_root and act.event == "signers.changed":
+                report.trust_root = f"{act.commit.short} (first {signing.ALLOWED_SIGNERS}, by {act.signer})"
+            continue
+        if act.event == "governance.compiled" and act.why == "the act is not signed":
+            continue  # a compile is an act only where a guarded change needs it (below)
+        report.unsigned.append(_shown(f"{name}: {act.why}"))
+        if act.required:
+            unsigned = blob(events.signature_path(act.stream)) is None
+            problem(
+                "SIGNATURE_MISSING" if unsigned else "SIGNATURE_INVALID", f"{act.commit.short} {act.stream}", act.why
+            )
+    for gap in attestations.missing(listed, acts, adding, found, gov_of, lambda oids: git.blobs(root, oids)):
+        problem("ACT_MISSING", f"{gap.commit.short} {gap.path}", gap.why)
 
 
 def _wanted(exo: dict[str, history.Entry], listed: list[Commit], contents: dict[str, bytes]) -> set[str]:
@@ -348,15 +401,18 @@ class _HeadGovernance:
             (place / LOCK).write_bytes(lock)
         return load_governance(place)
 
-    def of(self, governed: set[str], fallback: Governance | None) -> Callable[[Commit], Governance]:
-        """commit -> the governance in its tree (the head's, or none, where that one does not load)."""
+    def of(self, governed: set[str], fallback: Governance | None) -> Callable[[str], Governance]:
+        """commit id -> the governance in its tree (the head's, or none, where that one does not load)."""
         names = [f"{sha}:{path}" for sha in sorted(governed) for path in (CONSTITUTION, LOCK)]
         oids = git.objects(self.root, names)
         contents = git.blobs(self.root, [oid for oid in oids.values() if oid])
-        default = fallback or self._empty()
+        empty = self._empty()
+        default = fallback or empty
 
-        def governance(commit: Commit) -> Governance:
-            key = (oids.get(f"{commit.sha}:{CONSTITUTION}"), oids.get(f"{commit.sha}:{LOCK}"))
+        def governance(sha: str) -> Governance:
+            key = (oids.get(f"{sha}:{CONSTITUTION}"), oids.get(f"{sha}:{LOCK}"))
+            if key == (None, None):
+                return empty  # a commit from before exo: no rule binds it
             if key not in self.loaded:
                 try:
                     self.loaded[key] = self._load(*(contents.get(oid) if oid else None for oid in key))

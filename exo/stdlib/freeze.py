@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import GovernanceError, InputError, ids
+from exo.kernel import InputError, ids
 from exo.kernel.state import State, remove, write_doc
 
-from . import events
+from . import authority, events
 
 
 class FreezeState(BaseModel):
@@ -37,11 +37,12 @@ def freeze(root: Path, actor: str, reason: str, *, now: datetime | None = None) 
 
 
 def unfreeze(root: Path, actor: str, *, now: datetime | None = None) -> FreezeState:
-    """Lift a freeze. Only humans may (an agent must not switch its own kill switch off)."""
-    if not ids.actor(actor).startswith("human:"):
-        raise GovernanceError(f"{actor} may not unfreeze the repository", code="NOT_ALLOWED")
+    """Lift a freeze: a human act (an agent must not switch its own kill switch off), signed where
+    the constitution asks. Raises NOT_ALLOWED, SIGNING_KEY_MISSING, SIGNING_FAILED."""
+    signer = authority.human_act(root, actor, "unfreeze")
     before = state(root)
-    remove(State(root).frozen)
     if before.frozen:
-        events.record(root, "repo.unfrozen", {"actor": actor, "reason": before.reason or ""}, now=now)
+        data = {"actor": actor, "reason": before.reason or ""}
+        events.record(root, "repo.unfrozen", data, now=now, signer=signer)
+    remove(State(root).frozen)
     return state(root)

@@ -16,10 +16,12 @@ from exo.kernel import (
     compile_constitution,
     load_governance,
 )
+from exo.kernel.fs import atomic_write, read_file
 from exo.kernel.layout import LOCK
 
-from . import events, runtime
+from . import authority, events, runtime, signing
 from .config import load_config
+from .keys import Key
 
 
 class RuleSummary(BaseModel):
@@ -55,25 +57,34 @@ class CheckResult(BaseModel):
     decisions: list[PathDecision] = Field(description="One decision per path, in input order.")
 
 
-def build(root: Path) -> BuildResult:
-    """Validate config and compile the constitution; audit the compile when the lock changes.
+def build(root: Path, actor: str | None = None) -> BuildResult:
+    """Validate config and compile the constitution; record the compile when the lock changes.
 
-    Raises GovernanceError (CONFIG_INVALID, CONSTITUTION_MISSING, CONSTITUTION_INVALID); a failed
-    build leaves the previous lock untouched.
+    Changing the constitution is a human act: where the signatures rule (before or after the change)
+    requires human acts signed, the `governance.compiled` event is signed with `actor`'s key, and an
+    agent is refused. Raises GovernanceError (CONFIG_INVALID, CONSTITUTION_MISSING,
+    CONSTITUTION_INVALID, NOT_ALLOWED, SIGNING_KEY_MISSING, SIGNING_FAILED); a failed build leaves
+    the previous lock as it was.
     """
     load_config(root)
     try:
-        before = load_governance(root).lock_sha256
+        old = load_governance(root)
+        before, required = old.lock_sha256, signing.required(old, "human_acts")
     except ExoError:
-        before = None
+        before, required = None, False
+    previous = read_file(root / LOCK)
     gov = compile_constitution(root)
     changed = before != gov.lock_sha256
     if changed:
-        events.record(
-            root,
-            "governance.compiled",
-            {"source_sha256": gov.source_sha256, "lock_sha256": gov.lock_sha256, "rules": len(gov.rules)},
-        )
+        data = {"source_sha256": gov.source_sha256, "lock_sha256": gov.lock_sha256, "rules": len(gov.rules)}
+        required = required or signing.required(gov, "human_acts")
+        try:
+            signer = _signer(root, actor, required)
+            events.record(root, "governance.compiled", {**data, "actor": actor or ""}, signer=signer)
+        except ExoError:
+            if previous is not None:
+                atomic_write(root / LOCK, previous)  # an act that cannot be recorded did not happen
+            raise
     return BuildResult(
         lock=LOCK,
         source_sha256=gov.source_sha256,
@@ -81,6 +92,14 @@ def build(root: Path) -> BuildResult:
         changed=changed,
         rules=[RuleSummary(id=r["id"], type=r["type"], line=r["line"]) for r in gov.rules],
     )
+
+
+def _signer(root: Path, actor: str | None, required: bool) -> Key | None:
+    """The key that signs a compile: a human's where required (an agent is refused), else a human's
+    if git has one, else none."""
+    if actor is None or (not required and not authority.is_human(actor)):
+        return None
+    return authority.human_act(root, actor, "constitution", always_signed=required)
 
 
 def check_staged(root: Path, actor: str, *, scope: list[str], deny: list[str]) -> CheckResult:

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import StateError
+from exo.kernel import ExoError, StateError
 from exo.kernel.fs import atomic_write, read_file
 
-from . import git, jsonfile, managers
+from . import git, jsonfile, keys, managers
 from .hooks import CURSOR_WRITERS, GEMINI_WRITERS
 
 MARKER = "# exo-managed-hook"
@@ -286,11 +286,22 @@ def install_all(root: Path, harnesses: list[str] | None = None) -> InstallSummar
     hooks = install(root, git_hooks=True, exe=exo_command(), agent_exe=managers.AGENT_EXE, **agent_hooks)
     written = write_adapters(root, chosen)
     lock = [init.governance.lock] if init.governance.changed else []
+    broker, warnings = _broker_key()
     return InstallSummary(
-        changed=init.created + lock + hooks.changed + written.changed,
+        changed=init.created + lock + hooks.changed + written.changed + broker,
         unchanged=init.kept + hooks.unchanged + written.unchanged,
-        warnings=hooks.warnings + unresolved(exo_command()),
+        warnings=hooks.warnings + unresolved(exo_command()) + warnings,
     )
+
+
+def _broker_key() -> tuple[list[str], list[str]]:
+    """This machine's broker key, created if missing: ([its path] if created now, [a warning] if it
+    cannot be made — a repository without the signatures rule works without one)."""
+    try:
+        key, created = keys.create_broker()
+    except ExoError as exc:
+        return [], [f"no broker key, so session records go unsigned: {exc.message} ({exc.hint})"]
+    return ([key.source] if created else []), []
 
 
 def unresolved(exe: str) -> list[str]:

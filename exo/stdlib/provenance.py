@@ -65,11 +65,13 @@ class Judge:
         records: dict[str, SessionRecord],
         streams: dict[str, bytes],
         governance: Callable[[Commit], Governance],
+        unsigned: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.records = records
         self.streams = streams
         self.governance = governance
+        self.unsigned = unsigned or {}  # human-stamped commits the signatures rule rejects, and why
         self.products: dict[str, list[tuple[SessionRecord, list[Entry | None]]]] = {}
         self.writes: dict[str, list[tuple[SessionRecord, list[Entry | None]]]] = {}
         for record in records.values():
@@ -211,6 +213,8 @@ class Judge:
         return self._fences[record.sid]
 
     def _exempt(self, commit: Commit) -> bool:
+        if commit.sha in self.unsigned:
+            return False
         return exempt_commit(commit.trailers, commit_policy(self.governance(commit)))
 
     def _merged(self, commit: Commit, path: str, new: Entry | None) -> bool:
@@ -259,6 +263,8 @@ class Judge:
         return finding
 
     def _unaccounted(self, commit: Commit) -> str:
+        if commit.sha in self.unsigned:
+            return self.unsigned[commit.sha]
         sid = commit.trailers.get("Exo-Session")
         actor = commit.trailers.get("Exo-Actor")
         if sid and sid in self.records:

@@ -20,8 +20,10 @@ from exo.kernel import Anchor
 from exo.kernel.fs import atomic_write
 from exo.kernel.layout import AUDIT_DIR
 
+from . import signing
 from .checks import CheckRun
 from .drift import DriftReport, Product
+from .keys import Key
 
 SESSIONS = ".exo/sessions"
 MEMENTOS = ".exo/mementos"
@@ -85,8 +87,14 @@ class SessionRecord(BaseModel):
 
 
 def own_paths(sid: str) -> list[str]:
-    """The `.exo/` files exo writes for session `sid` (the only protected paths its fence allows)."""
-    return [f"{SESSIONS}/{sid}.json", f"{MEMENTOS}/{sid}.md", f"{AUDIT_DIR}/{sid}.jsonl"]
+    """The `.exo/` files exo writes for session `sid` (the only protected paths its fence allows):
+    record, memento, audit stream and the broker's signature of the record."""
+    return [f"{SESSIONS}/{sid}.json", f"{MEMENTOS}/{sid}.md", f"{AUDIT_DIR}/{sid}.jsonl", signature_path(sid)]
+
+
+def signature_path(sid: str) -> str:
+    """Where the broker's signature of session `sid`'s record is kept (SPEC §14)."""
+    return f"{SESSIONS}/{sid}.sig"
 
 
 def sid_of(path: str) -> str:
@@ -94,13 +102,24 @@ def sid_of(path: str) -> str:
     return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
-def write(root: Path, record: SessionRecord) -> list[str]:
-    """Write the session record and memento; return their repo-relative paths."""
+def write(root: Path, record: SessionRecord, signer: Key | None) -> list[str]:
+    """Write the session record and memento, and the record's signature by `signer` (this machine's
+    broker key) when there is one; return their repo-relative paths."""
     record_path = f"{SESSIONS}/{record.sid}.json"
     memento_path = f"{MEMENTOS}/{record.sid}.md"
-    atomic_write(root / record_path, record.model_dump_json(indent=2).encode() + b"\n")
+    data = record.model_dump_json(indent=2).encode() + b"\n"
+    atomic_write(root / record_path, data)
     atomic_write(root / memento_path, memento(record).encode())
-    return [record_path, memento_path]
+    return [record_path, memento_path, *sign(root, record.sid, data, signer)]
+
+
+def sign(root: Path, sid: str, data: bytes, signer: Key | None) -> list[str]:
+    """The broker's signature of a record's bytes, written beside it (nothing without a key)."""
+    if signer is None:
+        return []
+    path = signature_path(sid)
+    atomic_write(root / path, signer.sign(signing.RECORD, data))
+    return [path]
 
 
 def parse(raw: bytes) -> SessionRecord:

@@ -33,6 +33,7 @@ from exo.kernel.fs import atomic_write, git_common_dir, read_file, worktree_git_
 from exo.kernel.layout import EXO_DIR
 from exo.kernel.state import State, read_doc, remove, write_doc
 
+from . import keys
 from .runtime import OpenSession, fence_of
 
 MARKER = "EXO_SANDBOX"  # set in every sandboxed process: exo's friendly errors and hooks read it
@@ -49,6 +50,7 @@ class Plan:
     writable: tuple[Path, ...]
     readonly: tuple[Path, ...]
     temp: Path
+    hidden: tuple[Path, ...] = ()  # directories whose contents the sandbox cannot read (exo's keys)
 
     def argv(self, bwrap: str, command: Sequence[str], cwd: Path) -> list[str]:
         """The bubblewrap command line running `command` in this sandbox."""
@@ -60,6 +62,8 @@ class Plan:
             args += ["--bind", str(path), str(path)]
         for path in self.readonly:
             args += ["--ro-bind", str(path), str(path)]
+        for path in self.hidden:
+            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
         return [*args, "--chdir", str(cwd), "--", *command]
 
 
@@ -72,7 +76,13 @@ def plan(root: Path, session: OpenSession, temp: Path) -> Plan:
     own = worktree_git_dir(root).resolve()
     writable = sorted({p for p in places if p is not None} | {common, own})
     shown = tuple(p for p in _readonly(root, writes) if _under_any(p, writable))
-    return Plan(root, tuple(writable), shown, temp)
+    return Plan(root, tuple(writable), shown, temp, hidden())
+
+
+def hidden() -> tuple[Path, ...]:
+    """What the agent may not even read: this machine's broker key (it signs session records)."""
+    place = keys.broker_dir()
+    return (place.resolve(),) if place.is_dir() else ()
 
 
 def _writer(root: Path, session: OpenSession) -> Callable[[str], bool]:
@@ -113,7 +123,7 @@ def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
         "failIfUnavailable": True,
         "allowUnsandboxedCommands": False,
         "autoAllowBashIfSandboxed": True,
-        "filesystem": {"denyWrite": deny},
+        "filesystem": {"denyWrite": deny, "denyRead": ["/" + str(p) for p in hidden()]},
     }
 
 
@@ -244,7 +254,7 @@ def run(
     pass `no_sandbox`, which is audited), NOT_ALLOWED for `no_sandbox` from an agent."""
     from exo.kernel import ExoError, GovernanceError, append_audit
 
-    from . import identity, runtime, sessions
+    from . import authority, identity, runtime, sessions
 
     env = dict(os.environ if env is None else env)
     if not command:
@@ -253,9 +263,11 @@ def run(
     if session is None:
         raise StateError("this worktree has no open session", code="SESSION_NOT_FOUND")
     marker = identity.agent_marker(env)
-    if no_sandbox and (not actor.startswith("human:") or marker):
-        why = f" (this process runs under an agent: {marker[0]} is set)" if marker else ""
-        raise GovernanceError(f"only a human may run an agent without the sandbox{why}", code="NOT_ALLOWED")
+    if no_sandbox and marker:
+        why = f"this process runs under an agent ({marker[0]} is set)"
+        raise GovernanceError(f"only a human may run an agent without the sandbox: {why}", code="NOT_ALLOWED")
+    if no_sandbox:
+        authority.require_human(actor, "no_sandbox")
     bwrap = None if no_sandbox else bubblewrap()
     if bwrap is None and not no_sandbox:
         raise StateError("no OS sandbox is available here (bubblewrap, on Linux)", code="SANDBOX_UNAVAILABLE")

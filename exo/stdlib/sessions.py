@@ -34,7 +34,7 @@ from exo.kernel.fs import file_lock
 from exo.kernel.layout import AUDIT_DIR
 from exo.kernel.state import State
 
-from . import bootstrap, dispatch, drift, git, records, runtime, sandbox, tickets, worktree
+from . import authority, bootstrap, dispatch, drift, git, keys, records, runtime, sandbox, tickets, worktree
 from .config import Config, load_config
 from .freeze import state as freeze_state
 from .runtime import Budget, OpenSession
@@ -227,7 +227,7 @@ def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> list
         append_audit(root, session.sid, "session.abandoned", {"reason": reason, "epoch": session.lease.epoch}, now=at)
         seq, head = seal_audit(root, session.sid, now=at)
         record = abandoned_record(root, session, reason, Anchor(stream=session.sid, seq=seq, h=head), at)
-        written = [*records.write(root, record), f"{AUDIT_DIR}/{session.sid}.jsonl"]
+        written = [*records.write(root, record, keys.broker()), f"{AUDIT_DIR}/{session.sid}.jsonl"]
     except ExoError:
         written = []  # its stream is damaged: audit verify reports it; the lease is what matters
     with contextlib.suppress(ExoError, OSError):  # the dead session's worktree may be gone
@@ -243,8 +243,13 @@ def own_session(root: Path, actor: str) -> OpenSession:
     session = runtime.current(root)
     if session is None:
         raise GovernanceError("no session is open in this worktree", code="SESSION_NOT_FOUND")
-    if actor != session.actor and not actor.startswith("human:"):
-        raise GovernanceError(f"session {session.sid} belongs to {session.actor}, not {actor}", code="NOT_ALLOWED")
+    if actor != session.actor:
+        try:
+            authority.require_human(actor, "other_session")
+        except GovernanceError:
+            raise GovernanceError(
+                f"session {session.sid} belongs to {session.actor}, not {actor}", code="NOT_ALLOWED"
+            ) from None
     return session
 
 

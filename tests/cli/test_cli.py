@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from exo.cli import adapters, audit, demo, doctor, governance, hooks, install, sessions, tickets  # noqa: F401 - registering their commands
+from exo.cli import adapters, audit, demo, doctor, governance, hooks, install, keys, sessions, tickets  # noqa: F401
 from exo.cli.app import app
 from exo.kernel.layout import CONSTITUTION, LOCK
 from exo.stdlib.config import CONFIG
@@ -101,6 +101,11 @@ def test_the_command_tree_is_complete() -> None:
         "session-handoff",
         "freeze",
         "unfreeze",
+        "keys create",
+        "keys show",
+        "keys list",
+        "keys add",
+        "keys remove",
     }
 
 
@@ -262,7 +267,9 @@ def test_audit_verify_and_show(exo_repo: Path) -> None:
 
 
 def test_internal_errors_are_coded_and_exit_3(exo_repo: Path) -> None:
-    code = "import exo.stdlib.governance as g\ng.build = lambda root: 1 / 0\nfrom exo.cli import main\nmain()"
+    code = (
+        "import exo.stdlib.governance as g\ng.build = lambda root, actor=None: 1 / 0\nfrom exo.cli import main\nmain()"
+    )
     import subprocess
     import sys
 

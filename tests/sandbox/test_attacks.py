@@ -390,3 +390,22 @@ def test_an_edit_to_claude_codes_settings_during_a_session_is_drift(governed: Pa
 
     result = closeout.finish(governed, A, summary="x")
     assert not result.ok and ".claude/settings.local.json" in {v.path for v in result.drift.violations}
+
+
+def test_the_broker_key_cannot_be_read_or_replaced_inside(agent: tuple[Path, str]) -> None:
+    """The key that signs session records (SPEC §12: not readable in the sandbox): the agent can
+    neither read it to sign a forged record, nor swap in a key of its own."""
+    from exo.stdlib import keys
+
+    root, _ = agent
+    key, _ = keys.create_broker("laptop")
+    private = Path(key.source)
+    secret = private.read_text()
+    _, err = run(root, f"cat {private} >&2")
+    assert "PRIVATE KEY" not in err, err
+    _, err = run(root, f"ls -a {private.parent} >&2")
+    assert err.split() == [".", ".."], err  # an empty directory where the key pair is
+    code, _ = run(root, f"echo forged > {private}")
+    assert code != 0 and private.read_text() == secret
+    outside = exo("run", "--no-sandbox", "--", "sh", "-c", f"cat {private} >&2", cwd=root)
+    assert outside.code == 0 and "PRIVATE KEY" in outside.err  # the same read works outside

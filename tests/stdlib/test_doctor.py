@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from exo.kernel import append_audit
+from exo.kernel import Anchor, Fence, append_audit, seal_audit
 from exo.kernel.fs import audit_path
-from exo.stdlib import closeout, doctor, install, sessions
+from exo.stdlib import closeout, doctor, install, keys, records, runtime, sessions
 from exo.stdlib.doctor import diagnose
 from tests.conftest import exo, git
 
@@ -55,6 +55,36 @@ def fresh_clone(root: Path) -> Path:
     clone = root.parent / f"clone-{len(list(root.parent.glob('clone-*')))}"
     subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
     return clone
+
+
+def fabricate(root: Path, tmp_path: Path, signer: keys.Key | None) -> str:
+    """A session made by hand: record, memento and a correctly chained, sealed stream that agree,
+    listing a change to docs/anything.md, committed with hooks off. Returns its session id."""
+    real = records.load_all(root)[0]
+    fake = real.sid[:-4] + "f00d"
+    fence = Fence.from_globs(["**"], [], records.own_paths(fake)).to_dict()
+    write(root, "docs/anything.md", "anything at all\n")
+    blob = git(root, "hash-object", "docs/anything.md")
+    scratch = tmp_path / "scratch"
+    git(scratch.parent, "init", "-q", scratch.name)
+    started = {
+        "ticket_id": "T1",
+        "actor": A,
+        "base_commit": real.base_commit,
+        "fence_sha256": runtime.fence_sha256(fence),
+    }
+    append_audit(scratch, fake, "session.started", started)
+    seq, head = seal_audit(scratch, fake)
+    product = {"path": "docs/anything.md", "versions": [{"mode": None, "blob": None}, {"mode": "100644", "blob": blob}]}
+    forged = records.SessionRecord.model_validate(
+        {**real.model_dump(mode="json"), "sid": fake, "fence": fence, "fence_sha256": started["fence_sha256"],
+         "scope_allow": ["**"], "products": [product], "audit": Anchor(stream=fake, seq=seq, h=head).model_dump()}
+    )  # fmt: skip
+    records.write(root, forged, signer)
+    (root / f".exo/audit/{fake}.jsonl").write_bytes((scratch / f".exo/audit/{fake}.jsonl").read_bytes())
+    commit(root, "add", "-A")
+    commit(root, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "nothing to see")
+    return fake
 
 
 def codes(root: Path, commit_range: str | None = None) -> dict[str, set[str]]:
@@ -302,37 +332,14 @@ def test_a_symlink_a_session_produced_must_land_inside_its_fence(hooked: Path) -
     assert report.accounted["session"] >= 2  # src/in and src/app.py
 
 
-def test_limit_a_hand_made_session_is_believed_until_records_are_signed(hooked: Path, tmp_path: Path) -> None:
-    """A record is evidence, not proof: one written by hand — consistent with its memento, its
-    fence and a correctly chained, sealed stream — vouches for whatever it lists (docs/security.md)."""
-    from exo.kernel import Anchor, Fence, seal_audit
-    from exo.stdlib import records, runtime
-
+def test_without_the_signatures_rule_a_hand_made_session_is_believed_and_reported_unsigned(
+    hooked: Path, tmp_path: Path
+) -> None:
+    """Without the `signatures` rule a record is evidence, not proof: one written by hand — consistent
+    with its memento, its fence and a correctly chained, sealed stream — vouches for whatever it
+    lists, and doctor says it is unsigned (tests/stdlib/test_signatures.py: with the rule it fails)."""
     sid = governed_work(hooked)
-    real = records.parse((hooked / f".exo/sessions/{sid}.json").read_bytes())
-    fake = sid[:-4] + "f00d"
-    fence = Fence.from_globs(["**"], [], records.own_paths(fake)).to_dict()
-    write(hooked, "docs/anything.md", "anything at all\n")
-    blob = git(hooked, "hash-object", "docs/anything.md")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    git(scratch, "init", "-q")
-    started = {
-        "ticket_id": "T1",
-        "actor": A,
-        "base_commit": real.base_commit,
-        "fence_sha256": runtime.fence_sha256(fence),
-    }
-    append_audit(scratch, fake, "session.started", started)
-    seq, head = seal_audit(scratch, fake)
-    product = {"path": "docs/anything.md", "versions": [{"mode": None, "blob": None}, {"mode": "100644", "blob": blob}]}
-    forged = records.SessionRecord.model_validate(
-        {**real.model_dump(mode="json"), "sid": fake, "fence": fence, "fence_sha256": started["fence_sha256"],
-         "scope_allow": ["**"], "products": [product], "audit": Anchor(stream=fake, seq=seq, h=head).model_dump()}
-    )  # fmt: skip
-    records.write(hooked, forged)
-    (hooked / f".exo/audit/{fake}.jsonl").write_bytes((scratch / f".exo/audit/{fake}.jsonl").read_bytes())
-    commit(hooked, "add", "-A")
-    commit(hooked, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "nothing to see")
+    fake = fabricate(hooked, tmp_path, None)
     report = diagnose(fresh_clone(hooked))
     assert report.ok and report.accounted.get("session", 0) >= 2, report.problems
+    assert report.signed == [] and sorted(u.split(":")[0] for u in report.unsigned) == sorted([sid, fake])
