@@ -124,7 +124,8 @@ def update(
     ticket_id: Annotated[str, typer.Argument(metavar="ID", help="Ticket id.")],
     title: Annotated[str | None, typer.Option("--title", show_default=False)] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="todo, active, review, done, blocked, cancelled.")
+        str | None,
+        typer.Option("--status", help="todo, active, review, done, blocked, cancelled (proposed: see approve)."),
     ] = None,
     priority: Annotated[int | None, typer.Option("--priority", min=1, max=5, show_default=False)] = None,
     scope: Globs = None,
@@ -157,9 +158,28 @@ def update(
         if scope is not None or deny is not None:
             current = tickets.read(ctx.root, ticket_id).scope
             changes["scope"] = {"allow": scope or current.allow, "deny": deny if deny is not None else current.deny}
-        return tickets.update(ctx.root, ticket_id, changes)
+        return tickets.update(ctx.root, ticket_id, changes, ctx.actor)
 
     run(json_, action, _show)
+
+
+@ticket_app.command()
+def approve(
+    ticket_id: Annotated[str, typer.Argument(metavar="ID", help="Ticket id.")],
+    json_: JsonOpt = False,
+    repo: RepoOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Approve a proposed ticket so sessions may work on it (a human act).
+
+    Under the approval rule, tickets an agent creates or widens wait as `proposed`. Approving makes
+    the ticket `todo` and records a `ticket.approved` event, signed with your git SSH key where the
+    constitution requires signed human acts; commit it with the ticket.
+    """
+    from exo.stdlib import tickets
+
+    ctx = Context(repo, actor)
+    run(json_, lambda: tickets.approve(ctx.root, ctx.actor, ticket_id), _show)
 
 
 @app.command("next")

@@ -32,7 +32,7 @@ from .layout import CONSTITUTION, LOCK
 MAX_SOURCE_BYTES = 1 << 20
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
 _NESTED_POLICY = re.compile(r"(`{3,}|~{3,})\s*yaml\s+exo-policy\b")
-LATER_TYPES = ("approval", "actor_tier", "error_budget")
+LATER_TYPES = ("actor_tier", "error_budget")
 
 
 def _patterns(value: list[str]) -> list[str]:
@@ -114,6 +114,16 @@ class Signatures(_Rule):
     human_commits: bool = Field(default=False, description="Commits stamped by a human carry their SSH signature.")
 
 
+class Approval(_Rule):
+    """Who may close a ticket as done, and whether agents' tickets wait for a human (SPEC §14)."""
+
+    type: Literal["approval"]
+    approvers: list[str] = Field(default=["human:*"], min_length=1, description="Who may set a ticket done.")
+    proposals: bool = Field(default=True, description="Tickets an agent creates or widens wait in `proposed`.")
+
+    _check_actors = field_validator("approvers")(_actors)
+
+
 RULE_TYPES: dict[str, type[_Rule]] = {
     "filesystem_deny": FilesystemDeny,
     "filesystem_allow": FilesystemAllow,
@@ -121,8 +131,9 @@ RULE_TYPES: dict[str, type[_Rule]] = {
     "budget": Budget,
     "commit_policy": CommitPolicy,
     "signatures": Signatures,
+    "approval": Approval,
 }
-SINGLETONS = ("budget", "commit_policy", "signatures")
+SINGLETONS = ("budget", "commit_policy", "signatures", "approval")
 
 
 class _Block:

@@ -56,6 +56,11 @@ def _signatures(rule: dict[str, Any]) -> str:
     return "signed, or CI rejects them: " + ("; ".join(signed) or "nothing")
 
 
+def _approval(rule: dict[str, Any]) -> str:
+    waits = "; tickets an agent creates or widens wait for a human's approval" if rule.get("proposals", True) else ""
+    return f"only {', '.join(rule.get('approvers', ['human:*']))} may set a ticket done (others reach review){waits}"
+
+
 # One sentence per rule type: a type the compiler accepts and this table lacks is a KeyError, never
 # another rule's description (a test holds the table to the compiler's RULE_TYPES).
 WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -65,6 +70,7 @@ WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "budget": _budget,
     "commit_policy": _commit_policy,
     "signatures": _signatures,
+    "approval": _approval,
 }
 
 

@@ -35,6 +35,7 @@ from exo.kernel.layout import LOCK
 from exo.kernel.state import State, read_bytes
 
 from . import (
+    approvals,
     authority,
     checks,
     drift,
@@ -148,6 +149,8 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         git.can_commit(root)  # before anything is sealed: a failed closeout must stay retryable
         stream = _own_stream(root, session)
         gov = load_governance(root)
+        if closing.set_status == "done":
+            approvals.require_approver(gov, actor)
         signer = record_signer(gov)
         done = records.load(root, session.sid)
         if done is not None:  # an earlier attempt sealed and wrote the records but did not commit

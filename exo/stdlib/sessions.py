@@ -271,6 +271,12 @@ def _claimed(root: Path, actor: str, at: datetime) -> str:
 def _startable(root: Path, ticket: tickets.Ticket) -> None:
     if ticket.status in ("done", "cancelled"):
         raise GovernanceError(f"ticket {ticket.id} is {ticket.status}", code="TICKET_BLOCKED")
+    if ticket.status == "proposed":
+        raise GovernanceError(
+            f"ticket {ticket.id} is proposed: it waits for a human's approval",
+            code="TICKET_BLOCKED",
+            hint=f"a human approves it (exo ticket approve {ticket.id}), or pick another ticket (exo next)",
+        )
     everything = tickets.load_all(root)
     waiting = [d for d in ticket.depends_on if d not in everything or everything[d].status != "done"]
     if waiting:

@@ -14,18 +14,19 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from exo.kernel import ExoError, Fence, GovernanceError, InputError, StateError, ids
+from exo.kernel import ExoError, Fence, Governance, GovernanceError, InputError, StateError, ids, load_governance
 from exo.kernel.fs import atomic_write, file_lock
 from exo.kernel.safe import read_regular
 from exo.kernel.state import State, read_doc, write_doc
 from exo.kernel.yamldoc import YamlProblem, load
 
-from . import runtime
+from . import approvals, authority, events, runtime
 
 TICKETS = ".exo/tickets"
 MAX_BYTES = 256 * 1024
-Status = Literal["todo", "active", "review", "done", "blocked", "cancelled"]
-STATUSES: tuple[Status, ...] = ("todo", "active", "review", "done", "blocked", "cancelled")
+Status = Literal["proposed", "todo", "active", "review", "done", "blocked", "cancelled"]
+STATUSES: tuple[Status, ...] = ("proposed", "todo", "active", "review", "done", "blocked", "cancelled")
+EMPTY = Governance(root="", source_sha256="", lock_sha256="", kernel_version="", rules=())
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read aloud and typed
 
 
@@ -66,7 +67,10 @@ class Ticket(_Strict):
     id: str = Field(pattern=f"^{ids.ID_RE.pattern}$", description="Ticket id.")
     title: str = Field(min_length=1, max_length=200, description="One line saying what to do.")
     body: str = Field(default="", max_length=100_000, description="Details, acceptance criteria.")
-    status: Status = Field(default="todo", description="todo, active, review, done, blocked or cancelled.")
+    status: Status = Field(
+        default="todo",
+        description="proposed (waits for a human's approval), todo, active, review, done, blocked, cancelled.",
+    )
     priority: int = Field(default=3, ge=1, le=5, description="1 highest ... 5 lowest.")
     depends_on: list[TicketId] = Field(default_factory=list, description="Tickets that must be done first.")
     scope: Scope = Field(description="Paths a session on this ticket may write.")
@@ -232,11 +236,13 @@ def create(
     labels: list[str] | None = None,
     now: datetime | None = None,
 ) -> Ticket:
-    """Create and write a ticket. Raises InputError (INVALID_ID, INVALID_PATTERN, INVALID_ARGUMENT),
-    GovernanceError (TICKET_EXISTS, TICKET_NOT_FOUND for a missing dependency, TICKET_INVALID)."""
+    """Create and write a ticket — `proposed` where the approval rule makes `actor`'s tickets wait for
+    a human. Raises InputError (INVALID_ID, INVALID_PATTERN, INVALID_ARGUMENT), GovernanceError
+    (TICKET_EXISTS, TICKET_NOT_FOUND for a missing dependency, TICKET_INVALID)."""
     wanted = ids.ticket_id(ticket_id) if ticket_id is not None else new_id()
     ticket = _build(
         id=wanted,
+        status="proposed" if approvals.proposes(_governance(root), ids.actor(actor)) else "todo",
         title=title,
         body=body,
         priority=priority,
@@ -257,10 +263,12 @@ def create(
     return ticket
 
 
-def update(root: Path, ticket_id: str, changes: dict[str, Any]) -> Ticket:
-    """Apply field changes (validated as a whole) to a ticket and write it.
+def update(root: Path, ticket_id: str, changes: dict[str, Any], actor: str | None = None) -> Ticket:
+    """Apply field changes (validated as a whole) to a ticket and write it. Under the approval rule,
+    only an approver sets `done`, a proposed ticket leaves `proposed` only by `approve`, and an
+    agent's change of scope, budget or checks sends the ticket back to `proposed`.
 
-    Raises GovernanceError (TICKET_NOT_FOUND, TICKET_INVALID), InputError(INVALID_ARGUMENT).
+    Raises GovernanceError (TICKET_NOT_FOUND, TICKET_INVALID, NOT_ALLOWED), InputError(INVALID_ARGUMENT).
     """
     unknown = set(changes) - {
         "title",
@@ -278,10 +286,56 @@ def update(root: Path, ticket_id: str, changes: dict[str, Any]) -> Ticket:
     with file_lock(root, root / TICKETS):
         current = read(root, ticket_id)
         ticket = _build(**{**current.model_dump(), **changes})
+        if actor is not None:
+            ticket = _approved_change(root, current, ticket, actor)
         if "depends_on" in changes:
             _check_graph(root, ticket)
         _write(root, ticket)
     return ticket
+
+
+def approve(root: Path, actor: str, ticket_id: str, *, now: datetime | None = None) -> Ticket:
+    """Approve a proposed ticket (it becomes `todo`): a human act, recorded as a `ticket.approved`
+    event naming what it approves, signed where the constitution asks. Raises NOT_ALLOWED,
+    SIGNING_KEY_MISSING, TICKET_NOT_FOUND, INVALID_ARGUMENT (not proposed)."""
+    signer = authority.human_act(root, actor, "approve")
+    with file_lock(root, root / TICKETS):
+        current = read(root, ticket_id)
+        if current.status != "proposed":
+            raise InputError(f"ticket {ticket_id} is {current.status}, not proposed", code="INVALID_ARGUMENT")
+        ticket = current.model_copy(update={"status": "todo"})
+        data = {"actor": actor, "ticket": ticket.id, "scope_sha256": _approves(ticket)}
+        events.record(root, "ticket.approved", data, now=now, signer=signer)
+        _write(root, ticket)
+    return ticket
+
+
+def _approves(ticket: Ticket) -> str:
+    dumped = ticket.model_dump(mode="json")
+    return approvals.scope_sha256(dumped["scope"], dumped["budget"], dumped["checks"])
+
+
+def _approved_change(root: Path, current: Ticket, ticket: Ticket, actor: str) -> Ticket:
+    gov = _governance(root)
+    if ticket.status != current.status:
+        if ticket.status == "done":
+            approvals.require_approver(gov, actor)
+        if current.status == "proposed" and ticket.status != "cancelled" and approvals.rule(gov) is not None:
+            raise GovernanceError(
+                f"ticket {current.id} is proposed: it waits for a human's approval",
+                code="NOT_ALLOWED",
+                hint=f"a human approves it: exo ticket approve {current.id}",
+            )
+    if _approves(ticket) != _approves(current) and approvals.proposes(gov, actor):
+        return ticket.model_copy(update={"status": "proposed"})
+    return ticket
+
+
+def _governance(root: Path) -> Governance:
+    try:
+        return load_governance(root)
+    except GovernanceError:
+        return EMPTY  # no lock yet: no rule binds the ticket
 
 
 def _write(root: Path, ticket: Ticket) -> None:

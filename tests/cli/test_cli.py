@@ -101,6 +101,7 @@ def test_the_command_tree_is_complete() -> None:
         "session-handoff",
         "freeze",
         "unfreeze",
+        "ticket approve",
         "keys create",
         "keys show",
         "keys list",
