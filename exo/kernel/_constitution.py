@@ -32,7 +32,7 @@ from .layout import CONSTITUTION, LOCK
 MAX_SOURCE_BYTES = 1 << 20
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
 _NESTED_POLICY = re.compile(r"(`{3,}|~{3,})\s*yaml\s+exo-policy\b")
-LATER_TYPES = ("actor_tier", "error_budget")
+LATER_TYPES = ("error_budget",)
 
 
 def _patterns(value: list[str]) -> list[str]:
@@ -124,6 +124,24 @@ class Approval(_Rule):
     _check_actors = field_validator("approvers")(_actors)
 
 
+class _TierEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    actors: list[str] = Field(min_length=1, description="Actor patterns in this tier.")
+    tier: Literal["plan", "scoped", "protected"] = Field(
+        description="plan: no writes; scoped: inside the fence; protected: also hook, harness and CI configuration."
+    )
+
+    _check_actors = field_validator("actors")(_actors)
+
+
+class ActorTier(_Rule):
+    """Trust tiers per actor pattern (SPEC §14): the first entry whose pattern matches decides."""
+
+    type: Literal["actor_tier"]
+    tiers: list[_TierEntry] = Field(min_length=1, description="Entries in order; unmatched actors are scoped.")
+
+
 RULE_TYPES: dict[str, type[_Rule]] = {
     "filesystem_deny": FilesystemDeny,
     "filesystem_allow": FilesystemAllow,
@@ -132,8 +150,9 @@ RULE_TYPES: dict[str, type[_Rule]] = {
     "commit_policy": CommitPolicy,
     "signatures": Signatures,
     "approval": Approval,
+    "actor_tier": ActorTier,
 }
-SINGLETONS = ("budget", "commit_policy", "signatures", "approval")
+SINGLETONS = ("budget", "commit_policy", "signatures", "approval", "actor_tier")
 
 
 class _Block:
@@ -309,5 +328,7 @@ def _normalize(rule: _Rule, line: int) -> dict[str, Any]:
             "patterns": [list(pair) for pair in compile_patterns(rule.patterns)],
             "actors": ids.actor_patterns_regex(rule.actors),
         }
+    if isinstance(rule, ActorTier):
+        out["compiled"] = [[ids.actor_patterns_regex(e.actors), e.tier] for e in rule.tiers]
     canonical(out)  # normalized rules are hashed: prove they are canonical-JSON clean now
     return out

@@ -271,10 +271,22 @@ def _protected(folded: str) -> bool:
     return False
 
 
+def _core(folded: str) -> bool:
+    """Protected from every tier: git's own directory and exo's state (the rest of the protected
+    paths — hook, harness and CI configuration — an actor in the `protected` tier may write)."""
+    parts = folded.split("/")
+    shorts = (_SHORT_NAME.fullmatch(part.split(".", 1)[0]) for part in parts)
+    return parts[0] == ".exo" or ".git" in parts or any(m and "git".startswith(m.group(1)[:3]) for m in shorts)
+
+
 def _decide(gov: Governance, fence: Fence, action: Action, rel: str) -> Decision | None:
     folded = _fold(rel)
     writing = action.operation != "read"
-    if writing and rel not in fence.exo_paths and _protected(folded):
+    tier = gov.tier(action.actor) if writing and gov.tiers else None
+    if tier is not None and tier[0] == "plan":
+        return _deny(rel, tier[1], f"{action.actor} is in the plan tier of rule {tier[1]}: it may not write")
+    trusted = tier is not None and tier[0] == "protected" and not _core(folded)
+    if writing and rel not in fence.exo_paths and not trusted and _protected(folded):
         return _deny(rel, "exo:protected", f"{rel} is a protected path (git, exo, hook or CI configuration)")
     for rule in gov.deny:
         if action.operation in rule.actions and rule.actors.fullmatch(action.actor) and rule.match(folded):

@@ -59,6 +59,7 @@ class Governance(Frozen):
         "root_real",
         "rules",
         "source_sha256",
+        "tiers",
     )
     _fields = ("root", "source_sha256", "lock_sha256", "kernel_version")
     root: str
@@ -70,6 +71,7 @@ class Governance(Frozen):
     allow: tuple[PathRule, ...]
     root_real: str
     frozen: str | None  # the freeze reason while `exo freeze` is in force: every fence check denies
+    tiers: tuple[tuple[str, re.Pattern[str], str], ...]  # (rule id, actor pattern, tier), first match decides
 
     def __init__(
         self,
@@ -81,9 +83,11 @@ class Governance(Frozen):
         deny: tuple[PathRule, ...] = (),
         allow: tuple[PathRule, ...] = (),
         frozen: str | None = None,
+        tiers: tuple[tuple[str, re.Pattern[str], str], ...] = (),
     ) -> None:
         self._set(
             frozen=frozen,
+            tiers=tiers,
             root=root,
             source_sha256=source_sha256,
             lock_sha256=lock_sha256,
@@ -96,6 +100,13 @@ class Governance(Frozen):
 
     def rules_of(self, rule_type: str) -> list[dict[str, Any]]:
         return [rule for rule in self.rules if rule["type"] == rule_type]
+
+    def tier(self, actor: str) -> tuple[str, str] | None:
+        """(tier, rule id) of `actor` under the actor_tier rule, or None (no rule or no match: scoped)."""
+        for rule_id, actors, tier in self.tiers:
+            if actors.fullmatch(actor):
+                return tier, rule_id
+        return None
 
 
 def lock_digest(doc: dict[str, Any]) -> str:
@@ -150,6 +161,12 @@ def _from_doc(base: str | os.PathLike[str], doc: dict[str, Any], source_sha: str
     rules = tuple(doc["rules"])
     deny: list[PathRule] = []
     allow: list[PathRule] = []
+    tiers = tuple(
+        (rule["id"], re.compile(actors), tier)
+        for rule in rules
+        if rule["type"] == "actor_tier"
+        for actors, tier in rule["compiled"]
+    )
     for rule in rules:
         if rule["type"] in ("filesystem_deny", "filesystem_allow"):
             compiled = rule["compiled"]
@@ -173,6 +190,7 @@ def _from_doc(base: str | os.PathLike[str], doc: dict[str, Any], source_sha: str
         deny=tuple(deny),
         allow=tuple(allow),
         frozen=_freeze_reason(os.fspath(base)),
+        tiers=tiers,
     )
 
 

@@ -61,6 +61,16 @@ def _approval(rule: dict[str, Any]) -> str:
     return f"only {', '.join(rule.get('approvers', ['human:*']))} may set a ticket done (others reach review){waits}"
 
 
+def _actor_tier(rule: dict[str, Any]) -> str:
+    means = {
+        "plan": "plan only, no writes",
+        "scoped": "writes inside the fence",
+        "protected": "also hook and CI config",
+    }
+    entries = [f"{', '.join(e['actors'])}: {means[e['tier']]}" for e in rule["tiers"]]
+    return "trust tiers (first match decides; others scoped): " + "; ".join(entries)
+
+
 # One sentence per rule type: a type the compiler accepts and this table lacks is a KeyError, never
 # another rule's description (a test holds the table to the compiler's RULE_TYPES).
 WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -71,7 +81,20 @@ WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "commit_policy": _commit_policy,
     "signatures": _signatures,
     "approval": _approval,
+    "actor_tier": _actor_tier,
 }
+
+
+def _tier_line(gov: Governance, actor: str) -> list[str]:
+    tier = gov.tier(actor)
+    if tier is None:
+        return []
+    says = {
+        "plan": "plan only: you may read and propose, but not write any file",
+        "scoped": "scoped: you write inside the fence above",
+        "protected": "protected: you may also write hook, harness and CI configuration in your scope",
+    }
+    return [f"- Your trust tier (rule {tier[1]}): {says[tier[0]]}."]
 
 
 def _globs(items: list[str]) -> str:
@@ -109,6 +132,7 @@ def render(
         "- Never (whatever the scope): .git/ and git settings, .exo/, agent and hook configuration (.claude/,"
         " .cursor/, .mcp.json, .vscode/, AGENTS.md, CLAUDE.md, .husky/, lefthook, .pre-commit-config.yaml, ...),"
         " CI and code owners (.github/, CODEOWNERS, ...), .gitattributes, .gitmodules.",
+        *_tier_line(gov, session.actor),
         f"- Budget: at most {budget.max_files} files and {budget.max_lines} changed lines.",
         f"- Lease: epoch {session.lease.epoch}, expires {session.lease.expires_at.isoformat(timespec='seconds')};"
         " renew it with `exo session-heartbeat` well before then.",
