@@ -67,23 +67,24 @@ def session_start(
     run(json_, lambda: sessions.start(ctx.root, ctx.actor, ticket_id=ticket_id, task=task), render)
 
 
+def _status_text(r: StatusResult) -> str:
+    lines = [f"FROZEN: {r.frozen}"] if r.frozen else []
+    lines.append(f"this worktree: {_line(r.current)}" if r.current else "this worktree: no open session")
+    others = [s for s in r.sessions if not r.current or s.sid != r.current.sid]
+    lines += [f"other: {_line(s)}" for s in others]
+    if r.stale:
+        lines.append(f"{len(r.stale)} stale session(s): another agent may take their tickets over")
+    if r.git_settings:
+        lines.append("WARNING: git settings here that run code or redirect git: " + ", ".join(r.git_settings))
+    lines += [f"REVOKED (over its error budget): {line}" for line in r.revoked]
+    return "\n".join(lines)
+
+
 def _status(json_: bool, repo: Path | None, actor: str | None) -> None:
     from exo.stdlib import sessions
 
     ctx = Context(repo, actor)
-
-    def render(r: StatusResult) -> str:
-        lines = [f"FROZEN: {r.frozen}"] if r.frozen else []
-        lines.append(f"this worktree: {_line(r.current)}" if r.current else "this worktree: no open session")
-        others = [s for s in r.sessions if not r.current or s.sid != r.current.sid]
-        lines += [f"other: {_line(s)}" for s in others]
-        if r.stale:
-            lines.append(f"{len(r.stale)} stale session(s): another agent may take their tickets over")
-        if r.git_settings:
-            lines.append("WARNING: git settings here that run code or redirect git: " + ", ".join(r.git_settings))
-        return "\n".join(lines)
-
-    run(json_, lambda: sessions.status(ctx.root), render)
+    run(json_, lambda: sessions.status(ctx.root), _status_text)
 
 
 @app.command("session-status")
@@ -206,3 +207,26 @@ def unfreeze(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = Non
 
     ctx = Context(repo, actor)
     run(json_, lambda: freezing.unfreeze(ctx.root, ctx.actor), _frozen)
+
+
+@app.command()
+def restore(
+    revoked: Annotated[str, typer.Argument(metavar="ACTOR", help="The revoked actor, e.g. agent:claude-code.")],
+    json_: JsonOpt = False,
+    repo: RepoOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Restore an actor revoked by the error budget (humans only); prints the status after.
+
+    The restore is recorded as an `actor.restored` event (signed with your git SSH key where the
+    constitution requires signed human acts); the actor's counts start again from zero.
+    """
+    from exo.stdlib import sessions, standing
+
+    ctx = Context(repo, actor)
+
+    def action() -> StatusResult:
+        standing.restore(ctx.root, ctx.actor, revoked)
+        return sessions.status(ctx.root)
+
+    run(json_, action, _status_text)

@@ -32,7 +32,6 @@ from .layout import CONSTITUTION, LOCK
 MAX_SOURCE_BYTES = 1 << 20
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
 _NESTED_POLICY = re.compile(r"(`{3,}|~{3,})\s*yaml\s+exo-policy\b")
-LATER_TYPES = ("error_budget",)
 
 
 def _patterns(value: list[str]) -> list[str]:
@@ -142,6 +141,23 @@ class ActorTier(_Rule):
     tiers: list[_TierEntry] = Field(min_length=1, description="Entries in order; unmatched actors are scoped.")
 
 
+class ErrorBudget(_Rule):
+    """How many refused finishes and fence violations an actor may accumulate (SPEC §14)."""
+
+    type: Literal["error_budget"]
+    actors: list[str] = Field(default=["agent:*"], min_length=1, description="Actor patterns it applies to.")
+    max_refused_finishes: int | None = Field(default=None, ge=0, description="Refused finishes allowed.")
+    max_fence_violations: int | None = Field(default=None, ge=0, description="Fence denials allowed.")
+
+    _check_actors = field_validator("actors")(_actors)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> ErrorBudget:
+        if self.max_refused_finishes is None and self.max_fence_violations is None:
+            raise ValueError("an error budget needs max_refused_finishes, max_fence_violations or both")
+        return self
+
+
 RULE_TYPES: dict[str, type[_Rule]] = {
     "filesystem_deny": FilesystemDeny,
     "filesystem_allow": FilesystemAllow,
@@ -151,6 +167,7 @@ RULE_TYPES: dict[str, type[_Rule]] = {
     "signatures": Signatures,
     "approval": Approval,
     "actor_tier": ActorTier,
+    "error_budget": ErrorBudget,
 }
 SINGLETONS = ("budget", "commit_policy", "signatures", "approval", "actor_tier")
 
@@ -299,8 +316,6 @@ def _type_problem(rule_type: object) -> str:
     known = ", ".join(RULE_TYPES)
     if rule_type is None:
         return f"missing 'type' (one of {known})"
-    if rule_type in LATER_TYPES:
-        return f"rule type {rule_type!r} is not supported by this exo version (supported: {known})"
     guess = difflib.get_close_matches(str(rule_type), RULE_TYPES, n=1)
     return f"unknown rule type {rule_type!r}" + (f" (did you mean {guess[0]!r}?)" if guess else f" (one of {known})")
 

@@ -45,6 +45,9 @@ CODES: dict[str, Code] = {
     "DRIFT": Code(1, "undo or move the changes named above, then run `exo session-finish` again"),
     "CHECKS_FAILED": Code(1, "fix what the failing checks report, then run `exo session-finish` again"),
     "NOT_ALLOWED": Code(1, "this needs a human actor (human:...)"),
+    "ACTOR_REVOKED": Code(
+        1, "the actor is over its error budget (`exo status`): a human restores it (`exo restore ACTOR`)"
+    ),
     "INVALID_ID": Code(2, "identifiers match ^[A-Za-z][A-Za-z0-9._-]{0,63}$"),
     "INVALID_ACTOR": Code(2, "actors look like `agent:NAME` or `human:EMAIL` (set EXO_ACTOR or pass --actor)"),
     "INVALID_ARGUMENT": Code(2, "see `exo COMMAND --help`"),

@@ -99,6 +99,11 @@ class State:
         return os.path.join(self.dir, "claude-sandbox", f"{ids.stream_id(sid)}.json")
 
     @property
+    def standing(self) -> str:
+        """Refused finishes and fence violations per actor, and who is revoked (the error budget)."""
+        return os.path.join(self.dir, "standing.json")
+
+    @property
     def quarantine(self) -> str:
         """Where `exo run` moves files that appeared in git's way during a sandboxed command."""
         return os.path.join(self.dir, "quarantine")

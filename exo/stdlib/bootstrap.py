@@ -71,6 +71,15 @@ def _actor_tier(rule: dict[str, Any]) -> str:
     return "trust tiers (first match decides; others scoped): " + "; ".join(entries)
 
 
+def _error_budget(rule: dict[str, Any]) -> str:
+    limits = [
+        f"{rule[k]} {k.removeprefix('max_').replace('_', ' ')}"
+        for k in ("max_refused_finishes", "max_fence_violations")
+        if k in rule
+    ]
+    return f"one past {' or '.join(limits)}, an actor may not start sessions until a human restores it"
+
+
 # One sentence per rule type: a type the compiler accepts and this table lacks is a KeyError, never
 # another rule's description (a test holds the table to the compiler's RULE_TYPES).
 WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -82,6 +91,7 @@ WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "signatures": _signatures,
     "approval": _approval,
     "actor_tier": _actor_tier,
+    "error_budget": _error_budget,
 }
 
 

@@ -47,6 +47,7 @@ from . import (
     runtime,
     sandbox,
     signing,
+    standing,
     tickets,
     worktree,
 )
@@ -259,6 +260,7 @@ def _refuse(
     code: str,
     message: str,
 ) -> FinishResult:
+    standing.note(root, load_governance(root), session.actor, "refused_finishes")
     append_audit(
         root,
         session.sid,

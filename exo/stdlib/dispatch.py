@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from exo.kernel import Fence, GovernanceError, Lease, LocalLeaseStore, LockError, acquire_lock, ids, load_governance
 
-from . import git, tickets
+from . import git, standing, tickets
 from .config import load_config
 from .tickets import Ticket
 
@@ -66,6 +66,7 @@ def next_ticket(root: Path, actor: str, *, now: datetime | None = None) -> NextR
     gov = load_governance(root)
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
+    standing.require_standing(root, actor)
     ttl = load_config(root).lease_ttl_seconds
     everything = tickets.load_all(root)
     leases = live_leases(root, at)

@@ -158,6 +158,12 @@ def judge(payload: dict[str, Any], writes: Writes, bypass: list[str] | None = No
             operation, target = "write", os.path.join(target, "x")
         decision = check_action(gov, session.fence, Action(session.actor, operation, target))
         if not decision.allowed:
+            if gov.rules_of("error_budget"):
+                from pathlib import Path  # only a denial under an error budget pays for these imports
+
+                from .standing import note
+
+                note(Path(root), gov, session.actor, "fence_violations")
             return f"fence [{decision.rule}]: {decision.reason}"
     return None
 

@@ -34,7 +34,7 @@ from exo.kernel.fs import file_lock
 from exo.kernel.layout import AUDIT_DIR
 from exo.kernel.state import State
 
-from . import authority, bootstrap, dispatch, drift, git, keys, records, runtime, sandbox, tickets, worktree
+from . import authority, bootstrap, dispatch, drift, git, keys, records, runtime, sandbox, standing, tickets, worktree
 from .config import Config, load_config
 from .freeze import state as freeze_state
 from .runtime import Budget, OpenSession
@@ -78,6 +78,9 @@ class StatusResult(BaseModel):
         default_factory=list,
         description="Settings in this repository's git config (and files) that run code or redirect git.",
     )
+    revoked: list[str] = Field(
+        default_factory=list, description="Actors over their error budget, and why (a human restores them)."
+    )
 
 
 def view(root: Path, session: OpenSession, now: datetime | None = None) -> SessionView:
@@ -116,6 +119,7 @@ def start(
     gov = load_governance(root)
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
+    standing.require_standing(root, actor)
     config = load_config(root)
     base = git.head(root)
     abandoned: list[str] = []
@@ -195,6 +199,9 @@ def status(root: Path, *, now: datetime | None = None) -> StatusResult:
         sessions=views,
         stale=[v.sid for v in views if not v.live],
         git_settings=drift.dangerous_settings(root),
+        revoked=[
+            f"{a}: {e.get('why', '')}" for a, e in sorted(standing.standings(root).items()) if e.get("revoked_at")
+        ],
     )
 
 

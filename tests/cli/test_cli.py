@@ -102,6 +102,7 @@ def test_the_command_tree_is_complete() -> None:
         "freeze",
         "unfreeze",
         "ticket approve",
+        "restore",
         "keys create",
         "keys show",
         "keys list",

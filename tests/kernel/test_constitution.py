@@ -164,7 +164,6 @@ BAD = {
         block("id: r1\ntype: filesystem_denny\npatterns: [x]"),
         ["rule r1 (line 7)", "did you mean 'filesystem_deny'"],
     ),
-    "later-type": (block("id: r1\ntype: error_budget"), ["rule r1 (line 7)", "not supported by this exo version"]),
     "missing-type": (block("id: r1\npatterns: [x]"), ["rule r1", "missing 'type'"]),
     "unknown-key": (
         block("id: r1\ntype: filesystem_deny\npatern: [x]\npatterns: [x]"),
