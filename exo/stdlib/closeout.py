@@ -386,6 +386,7 @@ def _message(session: OpenSession, outcome: str) -> str:
 
 def _trailers(session: OpenSession, anchor: Anchor) -> dict[str, str]:
     return {
+        "Exo-Policy": session.governance_sha256,
         "Exo-Session": session.sid,
         "Exo-Ticket": session.ticket_id,
         "Exo-Actor": session.actor,

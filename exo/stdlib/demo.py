@@ -147,7 +147,11 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     (app_tree / "src").mkdir()
     (app_tree / "src/app.py").write_text("print('hello')\n")
     stamped = _commit(app_tree, one, "src/app.py", "add the app")
-    mark("COMMIT_STAMPED", ",".join(sorted(stamped or {"refused": ""})), "Exo-Actor,Exo-Audit,Exo-Session,Exo-Ticket")
+    mark(
+        "COMMIT_STAMPED",
+        ",".join(sorted(stamped or {"refused": ""})),
+        "Exo-Actor,Exo-Audit,Exo-Policy,Exo-Session,Exo-Ticket",
+    )
     (app_tree / "docs").mkdir()
     (app_tree / "docs/notes.md").write_text("out of my lane\n")
     refused_commit = _commit(app_tree, one, "docs/notes.md", "stray notes")

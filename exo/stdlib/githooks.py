@@ -89,7 +89,7 @@ def pre_commit(root: str, actor: str | None, err: TextIO) -> int:
 
 
 STAMPS = ("Exo-Session", "Exo-Ticket", "Exo-Audit")  # what says a commit belongs to a session
-_STAMP_LINE = re.compile(r"(?:Exo-Actor|Exo-Session|Exo-Ticket|Exo-Audit)\s*:.*")
+_STAMP_LINE = re.compile(r"(?:Exo-Actor|Exo-Session|Exo-Ticket|Exo-Audit|Exo-Policy)\s*:.*")
 
 
 def prepare_commit_msg(root: str, actor: str | None, argv: list[str], env: Mapping[str, str]) -> int:
@@ -116,11 +116,28 @@ def prepare_commit_msg(root: str, actor: str | None, argv: list[str], env: Mappi
         if session is None or stamped.get("Exo-Session") != session.sid:
             return 0
         who = stamped["Exo-Actor"]
-    trailers = {"Exo-Actor": who}
+    policy = str(session.doc.get("governance_sha256", "")) if session is not None else _lock_sha256(root)
+    trailers = {"Exo-Policy": policy} if policy else {}
+    trailers["Exo-Actor"] = who
     if session is not None and who == session.actor:
         trailers.update(_prepared(root, session, who, source))
     _write_stamped(root, message_file, message, trailers)
     return 0
+
+
+def _lock_sha256(root: str) -> str:
+    """The hash of the governance lock in force here (the policy the commit was made under), or ""."""
+    import json
+
+    from exo.kernel.layout import LOCK
+    from exo.kernel.safe import read_regular
+
+    try:
+        doc = json.loads(read_regular(os.path.join(root, LOCK)))
+    except (OSError, ValueError, RecursionError):
+        return ""
+    digest = doc.get("sha256") if isinstance(doc, dict) else None
+    return digest if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest) else ""
 
 
 def _trailer_block(lines: list[str]) -> range:

@@ -29,6 +29,12 @@ def trailers(root: Path) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
 
 
+def policy(root: Path) -> str:
+    from exo.kernel import load_governance
+
+    return load_governance(root).lock_sha256
+
+
 @pytest.fixture
 def hooked(governed: Path) -> Path:
     install.install(governed, git_hooks=True, claude=False, cursor=False, exe=EXE)
@@ -83,7 +89,7 @@ def test_human_commit_is_stamped_with_its_actor(hooked: Path) -> None:
     git(hooked, "add", "notes.txt")
     done = commit(hooked, "-m", "human work")
     assert done.returncode == 0, done.stderr
-    assert trailers(hooked) == {"Exo-Actor": "human:test@example.com"}
+    assert trailers(hooked) == {"Exo-Policy": policy(hooked), "Exo-Actor": "human:test@example.com"}
 
 
 def test_no_verify_still_gets_stamped(hooked: Path) -> None:
@@ -231,8 +237,9 @@ def test_a_merge_message_gets_its_trailers_after_a_blank_line(hooked: Path) -> N
     assert commit(hooked, "-m", "main").returncode == 0
     done = subprocess.run(["git", "merge", "--no-edit", "side"], cwd=hooked, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert _message_of(hooked) == "Merge branch 'side'\n\nExo-Actor: human:test@example.com"
-    assert trailers(hooked) == {"Exo-Actor": "human:test@example.com"}
+    expected = f"Merge branch 'side'\n\nExo-Policy: {policy(hooked)}\nExo-Actor: human:test@example.com"
+    assert _message_of(hooked) == expected
+    assert trailers(hooked) == {"Exo-Policy": policy(hooked), "Exo-Actor": "human:test@example.com"}
 
 
 def test_a_user_trailer_config_does_not_move_the_stamp(hooked: Path) -> None:
@@ -284,4 +291,27 @@ def test_a_human_rebase_keeps_the_agents_stamp_and_a_cherry_pick_is_stamped_anew
     git(hooked, "checkout", "-q", "-b", "release", "main~1")
     picked = subprocess.run(["git", "cherry-pick", "work~1"], cwd=hooked, capture_output=True, text=True)
     assert picked.returncode == 0, picked.stderr
-    assert trailers(hooked) == {"Exo-Actor": "human:test@example.com"}  # the picker's commit now
+    assert trailers(hooked) == {
+        "Exo-Policy": policy(hooked),
+        "Exo-Actor": "human:test@example.com",
+    }  # the picker's commit now
+
+
+def test_every_stamp_names_the_policy_it_was_made_under(hooked: Path) -> None:
+    """Exo-Policy: the governance lock's hash — the one in force for a human's commit, the one the
+    session pinned at its start for the session's commits and its closeout."""
+    from exo.kernel import load_governance
+
+    lock = load_governance(hooked).lock_sha256
+    (hooked / "NOTES.md").write_text("x\n")
+    git(hooked, "add", "NOTES.md")
+    assert commit(hooked, "-m", "notes").returncode == 0
+    assert trailers(hooked)["Exo-Policy"] == lock
+    pinned = sessions.start(hooked, "agent:one", ticket_id="T1").session
+    (hooked / "src").mkdir()
+    (hooked / "src/app.py").write_text("x\n")
+    git(hooked, "add", "src/app.py")
+    assert commit(hooked, "-m", "app", actor="agent:one").returncode == 0
+    assert trailers(hooked)["Exo-Policy"] == lock
+    assert closeout.finish(hooked, "agent:one", summary="app").ok
+    assert trailers(hooked)["Exo-Policy"] == lock and trailers(hooked)["Exo-Session"] == pinned.sid

@@ -219,7 +219,7 @@ def test_no_ff_merge_and_no_edit(team: Team) -> None:
     green(team, "one", lambda: local_merge(team, "one", "--no-ff", "--no-edit"))
     green(team, "two", lambda: local_merge(team, "two", "--no-edit"))  # main moved on: a real merge
     message = git(team.main, "log", "-1", "--format=%B")
-    assert message.startswith("Merge branch 'two'\n\nExo-Actor: human:")
+    assert message.startswith("Merge branch 'two'\n\nExo-Policy: ") and "\nExo-Actor: human:" in message
 
 
 def test_octopus_merge(team: Team) -> None:
