@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from exo.stdlib.closeout import Refusal, Refused
 from exo.stdlib.scaffold import init_repo
 
 # Heavy tests scale with EXO_STRESS (1 = the CI default).
@@ -89,6 +91,14 @@ def exo(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | N
         timeout=120,
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def refusal(close: Callable[[], object], code: str = "DRIFT") -> Refusal:
+    """The evidence of a finish or handoff that must be refused with `code`."""
+    with pytest.raises(Refused) as refused:
+        close()
+    assert refused.value.code == code, refused.value.message
+    return refused.value.refusal
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -66,7 +66,7 @@ def say_error(exc: ExoError, as_json: bool) -> None:
     if as_json:
         import json
 
-        typer.echo(json.dumps({"ok": False, "error": exc.to_dict()}, indent=2))
+        typer.echo(json.dumps({"ok": False, "error": exc.to_dict(), **exc.details()}, indent=2))
     typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
     typer.echo(f"hint: {exc.hint}", err=True)
 
@@ -115,10 +115,6 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
         text = render(result)
         if text:
             typer.echo(text)
-    error = getattr(result, "error", None)
-    if isinstance(error, dict):  # a refusal returned with its evidence (e.g. a drift report)
-        typer.echo(f"error[{error['code']}]: {error['message']}", err=True)
-        typer.echo(f"hint: {error['hint']}", err=True)
     if getattr(result, "ok", True) is False:
         raise typer.Exit(1)
     return result

@@ -109,20 +109,13 @@ def session_heartbeat(json_: JsonOpt = False, repo: RepoOpt = None, actor: Actor
 
 
 def _closed(r: FinishResult) -> str:
-    lines = []
-    if r.ok:
-        lines.append(f"{r.outcome.replace('_', ' ')}: session {r.session.sid} on {r.session.ticket_id}")
-        lines.append(
-            f"  {len(r.drift.files)} file(s), +{r.drift.lines_added} -{r.drift.lines_removed}, "
-            f"drift score {r.drift.score}"
-        )
-        lines.append(f"  closeout commit {r.commit}")
-        if r.lease:
-            lines.append(f"  lease passed to {r.lease.holder} (epoch {r.lease.epoch})")
-    else:
-        lines += [f"VIOLATION {v.kind}: {v.path} - {v.reason}" for v in r.drift.violations]
-        lines += [f"CHECK FAILED: {c.command} (exit {c.exit_code})\n{c.output}" for c in r.checks if not c.passed]
-        lines.append(f"session {r.session.sid} stays open")
+    lines = [
+        f"{r.outcome.replace('_', ' ')}: session {r.session.sid} on {r.session.ticket_id}",
+        f"  {len(r.drift.files)} file(s), +{r.drift.lines_added} -{r.drift.lines_removed}, drift score {r.drift.score}",
+        f"  closeout commit {r.commit}",
+    ]
+    if r.lease:
+        lines.append(f"  lease passed to {r.lease.holder} (epoch {r.lease.epoch})")
     return "\n".join(lines)
 
 

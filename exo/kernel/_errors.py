@@ -87,6 +87,11 @@ class ExoError(Exception):
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message, "hint": self.hint}
 
+    def details(self) -> dict[str, object]:
+        """The evidence an error carries beside its message (a refused finish: its drift report and
+        checks), as JSON values; machine output prints it next to `error`. None by default."""
+        return {}
+
 
 class GovernanceError(ExoError):
     """Constitution, compiled lock or configuration problems."""

@@ -146,15 +146,8 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
         who = actor_of(ctx)
 
         def work() -> FinishResult:
-            return refused_is_error(
-                closeout.finish(
-                    root(),
-                    who,
-                    summary=summary,
-                    set_status=set_status,
-                    follow_ups=follow_ups,
-                    progress=progress,
-                )
+            return closeout.finish(
+                root(), who, summary=summary, set_status=set_status, follow_ups=follow_ups, progress=progress
             )
 
         return await anyio.to_thread.run_sync(lambda: guard(work))
@@ -169,9 +162,7 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
     ) -> FinishResult:
         """Close your session with handoff notes and pass the lease to another actor."""
         return guard(
-            lambda: refused_is_error(
-                closeout.handoff(root(), actor_of(ctx), to=to, summary=summary, next_steps=next_steps, tried=tried)
-            )
+            lambda: closeout.handoff(root(), actor_of(ctx), to=to, summary=summary, next_steps=next_steps, tried=tried)
         )
 
     @server.tool(**reads("Check paths against the fence"))
@@ -332,13 +323,6 @@ def guard(call: Callable[[], R]) -> R:
         return call()
     except ExoError as exc:
         raise ToolError(f"error[{exc.code}]: {exc.message}\nhint: {for_tools(exc.hint)}") from exc
-
-
-def refused_is_error(result: FinishResult) -> FinishResult:
-    """A refused finish or handoff is an error for the agent, never a success with ok=false."""
-    if result.error is not None:
-        raise ExoError(result.error["message"], code=result.error["code"], hint=result.error["hint"])
-    return result
 
 
 USAGE = """Usage: exo-mcp [--help | --version]

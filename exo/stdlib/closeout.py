@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from pydantic import BaseModel, Field
 
@@ -51,6 +51,8 @@ from . import (
     tickets,
     worktree,
 )
+from .checks import CheckRun
+from .drift import DriftReport
 from .records import Handoff, SessionRecord
 from .runtime import OpenSession
 from .sessions import Progress, SessionView, own_session, view
@@ -68,17 +70,35 @@ class Closing(BaseModel):
 
 
 class FinishResult(BaseModel):
-    """`ok` when the session is closed; otherwise it stays open and `error` says why."""
+    """A closed session: finished or handed off, with what closing measured and committed."""
 
-    ok: bool
     session: SessionView
-    outcome: Literal["finished", "handed_off", "abandoned", "refused"]
-    drift: drift.DriftReport
-    checks: list[checks.CheckRun]
+    outcome: Literal["finished", "handed_off", "abandoned"]
+    drift: DriftReport
+    checks: list[CheckRun]
     commit: str | None = Field(description="The closeout commit (records only).")
     audit: Anchor | None = Field(description="Sealed head of the session's audit stream.")
     lease: Lease | None = Field(default=None, description="After a handoff: the lease granted to the next actor.")
-    error: dict[str, str] | None = Field(default=None, description="code, message, hint when refused.")
+
+
+class Refusal(BaseModel):
+    """What a refused finish or handoff found; the session stays open."""
+
+    session: SessionView
+    drift: DriftReport
+    checks: list[CheckRun] = Field(description="The checks run before the refusal (none for drift).")
+
+
+class Refused(GovernanceError):
+    """A finish or handoff refused, with its evidence: DRIFT (every violation is named) or
+    CHECKS_FAILED (every failing check, with the tail of its output). The session stays open."""
+
+    def __init__(self, message: str, *, code: str, refusal: Refusal) -> None:
+        super().__init__(message, code=code)
+        self.refusal = refusal
+
+    def details(self) -> dict[str, object]:
+        return self.refusal.model_dump(mode="json")
 
 
 def finish(
@@ -94,8 +114,9 @@ def finish(
 ) -> FinishResult:
     """Check drift, run the checks, write and commit the records, release the lease.
 
-    Any violation (unless a human accepts it with a reason) or failed check returns ok=false with
-    the session left open. Raises SESSION_NOT_FOUND, LOCK_LOST, NOT_ALLOWED, INVALID_ARGUMENT.
+    Any violation (unless a human accepts it with a reason) or failed check raises Refused (DRIFT,
+    CHECKS_FAILED) with the session left open. Also raises SESSION_NOT_FOUND, LOCK_LOST,
+    NOT_ALLOWED, INVALID_ARGUMENT.
     """
     if set_status not in ("review", "done"):
         raise InputError("--set-status takes review or done", code="INVALID_ARGUMENT")
@@ -122,7 +143,8 @@ def handoff(
 ) -> FinishResult:
     """Close the session with a handoff record and transfer the lease to `to`.
 
-    Drift is checked as at finish (no checks are run: the work is unfinished by nature).
+    Drift is checked as at finish, refused as Refused(DRIFT); no checks are run: the work is
+    unfinished by nature.
     """
     if not summary.strip():
         raise InputError("a handoff needs a summary", code="INVALID_ARGUMENT")
@@ -162,14 +184,11 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         measured = drift.measure(root, session, gov, runtime.fence_of(session), session.budget)
         report = measured.report
         if not report.ok and not accept_drift:
-            return _refuse(root, session, here, report, [], at, "DRIFT", _drift_message(report))
+            _refuse(root, session, Refusal(session=here, drift=report, checks=[]), at)
         finishing = closing.outcome == "finished"
         ran = checks.run_all(root, session.checks, session.check_timeout_seconds, say) if finishing else []
-        failed = [c.command for c in ran if not c.passed]
-        if failed:
-            return _refuse(
-                root, session, here, report, ran, at, "CHECKS_FAILED", "failing checks: " + ", ".join(failed)
-            )
+        if any(not c.passed for c in ran):
+            _refuse(root, session, Refusal(session=here, drift=report, checks=ran), at)
         if accept_drift and not report.ok:
             accepted = {"actor": actor, "reason": accept_drift, "violations": [v.path for v in report.violations]}
             append_audit(root, session.sid, "drift.accepted", accepted, now=at)
@@ -239,7 +258,6 @@ def _commit_and_release(
     sandbox.claude_leave(root, session)
     runtime.close(root, session)
     return FinishResult(
-        ok=True,
         session=here,
         outcome=record.outcome,
         drift=record.drift,
@@ -250,48 +268,36 @@ def _commit_and_release(
     )
 
 
-def _refuse(
-    root: Path,
-    session: OpenSession,
-    here: SessionView,
-    report: drift.DriftReport,
-    ran: list[checks.CheckRun],
-    at: datetime,
-    code: str,
-    message: str,
-) -> FinishResult:
+def _refuse(root: Path, session: OpenSession, refusal: Refusal, at: datetime) -> NoReturn:
+    """Count the refusal against the actor's error budget, audit it, and raise it with its evidence."""
+    report, failed = refusal.drift, [c for c in refusal.checks if not c.passed]
     standing.note(root, load_governance(root), session.actor, "refused_finishes")
     append_audit(
         root,
         session.sid,
         "session.refused",
         {
-            "code": code,
+            "code": "CHECKS_FAILED" if failed else "DRIFT",
             "violations": [f"{v.kind}:{v.path}" for v in report.violations],
-            "failed_checks": [c.command for c in ran if not c.passed],
+            "failed_checks": [c.command for c in failed],
         },
         now=at,
     )
-    error = GovernanceError(message, code=code)
-    return FinishResult(
-        ok=False,
-        session=here,
-        outcome="refused",
-        drift=report,
-        checks=ran,
-        commit=None,
-        audit=None,
-        error=error.to_dict(),
-    )
-
-
-def _drift_message(report: drift.DriftReport) -> str:
-    lines = [f"{len(report.violations)} violation(s); the session stays open:"]
+    stays = f"session {session.sid} stays open"
+    if failed:
+        lines = [f"{len(failed)} check(s) failed; {stays}:"]
+        lines += [f"  {c.command} (exit {c.exit_code}):\n{_indent(c.output)}" for c in failed]
+        raise Refused("\n".join(lines), code="CHECKS_FAILED", refusal=refusal)
+    lines = [f"{len(report.violations)} violation(s); {stays}:"]
     lines += [f"  {v.kind}: {v.path} - {v.reason}" for v in report.violations]
-    return "\n".join(lines)
+    raise Refused("\n".join(lines), code="DRIFT", refusal=refusal)
 
 
-def _close_data(report: drift.DriftReport, ran: list[checks.CheckRun], closing: Closing) -> dict[str, object]:
+def _indent(output: str) -> str:
+    return "\n".join("    " + line for line in output.rstrip("\n").splitlines()) or "    (no output)"
+
+
+def _close_data(report: DriftReport, ran: list[CheckRun], closing: Closing) -> dict[str, object]:
     data: dict[str, object] = {
         "files": len(report.files),
         "lines": report.lines_added + report.lines_removed,
@@ -308,9 +314,9 @@ def _close_data(report: drift.DriftReport, ran: list[checks.CheckRun], closing: 
 class Closed(BaseModel):
     """What closing measured and sealed."""
 
-    report: drift.DriftReport
+    report: DriftReport
     products: list[drift.Product]
-    checks: list[checks.CheckRun]
+    checks: list[CheckRun]
     anchor: Anchor
     at: datetime
 

@@ -156,22 +156,24 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     (app_tree / "docs/notes.md").write_text("out of my lane\n")
     refused_commit = _commit(app_tree, one, "docs/notes.md", "stray notes")
     mark("COMMIT_REFUSED", "refused" if refused_commit is None else "accepted", "refused")
-    refused = closeout.finish(app_tree, one, summary="built the app")
-    stray = ",".join(f"{v.kind}:{v.path}" for v in refused.drift.violations)
     mark(
         "FINISH_REFUSED",
-        f"{refused.error['code'] if refused.error else 'none'} {stray}",
+        _refusal(lambda: closeout.finish(app_tree, one, summary="built the app")),
         "DRIFT out_of_scope:docs/notes.md",
     )
     git.run(app_tree, "rm", "-q", "--cached", "docs/notes.md")
     (app_tree / "docs/notes.md").unlink()
     done = closeout.finish(app_tree, one, summary="built the app", set_status="done")
-    mark("FINISH_CLEAN", f"{'ok' if done.ok else 'failed'} files={len(done.drift.files)}", "ok files=1")
+    mark(
+        "FINISH_CLEAN",
+        f"{'ok' if done.outcome == 'finished' else 'failed'} files={len(done.drift.files)}",
+        "ok files=1",
+    )
     sessions.start(docs_tree, two, task="write the guide")
     (docs_tree / "docs").mkdir(exist_ok=True)
     (docs_tree / "docs/guide.md").write_text("# Guide\n")
     other = closeout.finish(docs_tree, two, summary="wrote the guide")
-    mark("SECOND_FINISH", "ok" if other.ok else "failed", "ok")
+    mark("SECOND_FINISH", "ok" if other.outcome == "finished" else "failed", "ok")
     verified = [audit.verify(tree, []) for tree in (app_tree, docs_tree)]
     anchors = sum(r.anchors_checked for r in verified)
     mark("SESSION_RECORDS_VERIFY", f"{'ok' if all(r.ok for r in verified) else 'failed'} anchors={anchors}", "ok")
@@ -195,6 +197,16 @@ def _commit(tree: Path, actor: str, path: str, message: str, *flags: str) -> dic
 
 
 _NEXT = "from exo.cli import main; main()"
+
+
+def _refusal(finish: Callable[[], object]) -> str:
+    """`CODE kind:path,…` for a finish that was refused, `none` for one that was not."""
+    try:
+        finish()
+    except closeout.Refused as refused:
+        stray = ",".join(f"{v.kind}:{v.path}" for v in refused.refusal.drift.violations)
+        return f"{refused.code} {stray}"
+    return "none"
 
 
 def _race_next(agents: dict[Path, str]) -> dict[Path, str]:

@@ -43,7 +43,7 @@ async def test_a_session_over_stdio(governed: Path) -> None:
         (governed / "src").mkdir()
         (governed / "src/app.py").write_text("print('hi')\n")
         finished = structured(await client.call_tool("session_finish", {"summary": "app", "set_status": "done"}))
-        assert finished["ok"] and finished["commit"]
+        assert finished["outcome"] == "finished" and finished["commit"]
         verified = structured(await client.call_tool("audit_verify", {}))
         assert verified["ok"] and verified["anchors_checked"] >= 1
         refused = await client.call_tool("session_heartbeat", {})

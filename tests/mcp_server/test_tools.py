@@ -13,8 +13,8 @@ from mcp import Client
 from exo import mcp_server
 from exo.kernel import CODES as ERROR_HINTS
 from exo.mcp_server import build
-from exo.stdlib import freeze, hooks
-from tests.conftest import exo
+from exo.stdlib import freeze, hooks, tickets
+from tests.conftest import exo, git
 
 A = "agent:one"
 TOOLS = {
@@ -79,7 +79,7 @@ async def test_the_whole_lifecycle(governed: Path) -> None:
     (governed / "src").mkdir()
     (governed / "src/a.py").write_text("x\n")
     finished = ok(await call(governed, "session_finish", {"summary": "done", "set_status": "done"}))
-    assert finished["ok"] and finished["commit"]
+    assert finished["outcome"] == "finished" and finished["commit"]
     assert ok(await call(governed, "audit_verify"))["ok"] is True
     assert ok(await call(governed, "doctor"))["ok"] is True
 
@@ -91,9 +91,11 @@ async def test_a_ticket_created_outside_a_session_never_wedges_one(governed: Pat
     (governed / "src").mkdir()
     (governed / "src/a.py").write_text("x\n")
     finished = ok(await call(governed, "session_finish", {"summary": "done"}))
-    assert finished["ok"] and finished["drift"]["preexisting"] == [".exo/tickets/T9.yaml"]
+    assert finished["outcome"] == "finished" and finished["drift"]["preexisting"] == [".exo/tickets/T9.yaml"]
     ok(await call(governed, "session_start", {"ticket_id": "T2"}, actor="agent:two"))
-    assert ok(await call(governed, "session_finish", {"summary": "nothing"}, actor="agent:two"))["ok"]
+    assert (
+        ok(await call(governed, "session_finish", {"summary": "nothing"}, actor="agent:two"))["outcome"] == "finished"
+    )
 
 
 @pytest.mark.anyio
@@ -188,9 +190,8 @@ async def test_the_tool_listing_is_lean(governed: Path) -> None:
         "finished",
         "handed_off",
         "abandoned",
-        "refused",
     ]
-    assert set(finish["required"]) >= {"ok", "session", "outcome", "drift", "checks"}
+    assert set(finish["required"]) >= {"session", "outcome", "drift", "checks"}
 
 
 @pytest.mark.anyio
@@ -213,6 +214,17 @@ async def test_a_refused_finish_is_an_error_naming_the_paths(governed: Path) -> 
     text = error(await call(governed, "session_handoff", {"to": "agent:b", "summary": "s"}))
     assert "error[DRIFT]" in text
     assert ok(await call(governed, "status"))["current"] is not None  # still open
+
+
+@pytest.mark.anyio
+async def test_a_failing_check_is_an_error_carrying_its_output(governed: Path) -> None:
+    """The agent is told which check failed and what it printed, in the one error it gets."""
+    tickets.update(governed, "T1", {"checks": ["echo 'assertion failed: 2 != 3' >&2; exit 4"]})
+    git(governed, "commit", "-qam", "a check")
+    ok(await call(governed, "session_start", {"ticket_id": "T1"}))
+    text = error(await call(governed, "session_finish", {"summary": "s"}))
+    assert "error[CHECKS_FAILED]" in text and "(exit 4)" in text and "assertion failed: 2 != 3" in text, text
+    assert ok(await call(governed, "status"))["current"] is not None
 
 
 @pytest.mark.anyio

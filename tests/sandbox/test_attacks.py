@@ -22,7 +22,7 @@ import pytest
 
 from exo.kernel import ExoError
 from exo.stdlib import install, sessions
-from tests.conftest import exo, git
+from tests.conftest import exo, git, refusal
 
 EXE = install.exo_command()
 A = "agent:one"
@@ -375,7 +375,7 @@ def test_claude_codes_sandbox_follows_the_session(governed: Path) -> None:
     assert f"/{real / 'src'}" not in deny
     from exo.stdlib import closeout
 
-    assert closeout.finish(governed, A, summary="nothing").ok  # exo's own write is not drift
+    assert closeout.finish(governed, A, summary="nothing").outcome == "finished"  # exo's own write is not drift
     assert local.read_bytes() == original
 
 
@@ -388,8 +388,8 @@ def test_an_edit_to_claude_codes_settings_during_a_session_is_drift(governed: Pa
     local.write_text('{"sandbox": {"enabled": false}}\n')  # the agent switches the sandbox off
     from exo.stdlib import closeout
 
-    result = closeout.finish(governed, A, summary="x")
-    assert not result.ok and ".claude/settings.local.json" in {v.path for v in result.drift.violations}
+    result = refusal(lambda: closeout.finish(governed, A, summary="x"))
+    assert ".claude/settings.local.json" in {v.path for v in result.drift.violations}
 
 
 def test_the_broker_key_cannot_be_read_or_replaced_inside(agent: tuple[Path, str]) -> None:

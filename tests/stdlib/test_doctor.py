@@ -15,7 +15,7 @@ from exo.kernel import Anchor, Fence, append_audit, seal_audit
 from exo.kernel.fs import audit_path
 from exo.stdlib import closeout, doctor, install, keys, records, runtime, sessions
 from exo.stdlib.doctor import diagnose
-from tests.conftest import exo, git
+from tests.conftest import exo, git, refusal
 
 EXE = install.exo_command()
 A = "agent:one"
@@ -44,7 +44,7 @@ def governed_work(root: Path) -> str:
     write(root, "src/app.py")
     commit(root, "add", "src/app.py")
     commit(root, "commit", "-qm", "app", actor=A)
-    assert closeout.finish(root, A, summary="app").ok
+    assert closeout.finish(root, A, summary="app").outcome == "finished"
     write(root, "NOTES.md")
     commit(root, "add", "NOTES.md")
     commit(root, "commit", "-qm", "human notes")
@@ -126,8 +126,7 @@ def test_sec4_out_of_scope_work_hidden_again_before_finish_is_flagged(hooked: Pa
     sneak = commit(hooked, "commit", "--no-verify", "-qm", "sneak", actor=A)
     commit(hooked, "rm", "-q", "src/sneaky.py")
     commit(hooked, "commit", "--no-verify", "-qm", "hide it", actor=A)  # the worktree is clean again...
-    refused = closeout.finish(hooked, A)
-    assert not refused.ok  # ...but finish still sees the commits since base
+    refused = refusal(lambda: closeout.finish(hooked, A))  # ...but finish still sees the commits since base
     assert {v.path for v in refused.drift.violations} == {"src/sneaky.py"}
     found = codes(fresh_clone(hooked))
     assert f"{sneak[:12]} src/sneaky.py" in found["CONTENT_UNGOVERNED"]
@@ -246,7 +245,7 @@ def test_a_format_1_record_keeps_verifying_by_its_trailers(hooked: Path) -> None
     write(hooked, "src/old.py")
     commit(hooked, "add", "src/old.py")
     work = commit(hooked, "commit", "-qm", "old work", actor=A)
-    assert closeout.finish(hooked, A, summary="old").ok
+    assert closeout.finish(hooked, A, summary="old").outcome == "finished"
     path = hooked / f".exo/sessions/{sid}.json"
     record = json.loads(path.read_text())
     for key in ("fence", "head_commit", "found", "products", "writes"):
@@ -324,8 +323,11 @@ def test_a_symlink_a_session_produced_must_land_inside_its_fence(hooked: Path) -
     with pytest.raises(subprocess.CalledProcessError):  # pre-commit refuses the link out of the fence
         commit(hooked, "commit", "-qm", "links", actor=A)
     link = commit(hooked, "commit", "-q", "--no-verify", "-m", "links", actor=A)
-    assert not closeout.finish(hooked, A, summary="links").ok  # so does finish, until a human accepts it
-    assert closeout.finish(hooked, "human:lead@example.com", summary="links", accept_drift="reviewed: intended").ok
+    refusal(lambda: closeout.finish(hooked, A, summary="links"))  # so does finish, until a human accepts it
+    assert (
+        closeout.finish(hooked, "human:lead@example.com", summary="links", accept_drift="reviewed: intended").outcome
+        == "finished"
+    )
     report = diagnose(fresh_clone(hooked))
     assert report.ok, report.problems
     assert [a.split(":")[0] for a in report.accepted] == [f"{link[:12]} src/out"]  # judged by where it lands

@@ -81,7 +81,7 @@ def v1(governed: Path) -> tuple[Path, str]:
     """A repository with a format-1 session record (judged by trailers), hooks installed."""
     install.install(governed, git_hooks=True, claude=False, cursor=False, exe=install.exo_command())
     sid = sessions.start(governed, A, ticket_id="T1").session.sid
-    assert closeout.finish(governed, A).ok
+    assert closeout.finish(governed, A).outcome == "finished"
     path = governed / f".exo/sessions/{sid}.json"
     record = json.loads(path.read_text())
     for key in ("fence", "head_commit", "found", "products", "writes"):

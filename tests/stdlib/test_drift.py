@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,7 @@ from exo.kernel import verify_audit
 from exo.kernel.fs import audit_path
 from exo.kernel.layout import CONSTITUTION
 from exo.stdlib import audit, closeout, sessions, tickets
-from exo.stdlib.closeout import FinishResult
-from tests.conftest import git
+from tests.conftest import git, refusal
 
 AGENT = "agent:one"
 
@@ -23,9 +23,8 @@ def start(root: Path, ticket: str = "T1") -> str:
     return sessions.start(root, AGENT, ticket_id=ticket).session.sid
 
 
-def refused(result: FinishResult) -> dict[str, str]:
-    assert not result.ok and result.error is not None
-    return {v.path: v.kind for v in result.drift.violations}
+def refused(close: Callable[[], object]) -> dict[str, str]:
+    return {v.path: v.kind for v in refusal(close).drift.violations}
 
 
 def write(root: Path, rel: str, text: str = "x\n") -> None:
@@ -41,7 +40,7 @@ def test_clean_session_finishes_and_its_records_verify(governed: Path) -> None:
     git(governed, "commit", "-qm", "app")
     write(governed, "src/util.py", "x = 1\ny = 2\n")  # uncommitted, untracked
     result = closeout.finish(governed, AGENT, summary="built it", follow_ups=["add tests"], set_status="done")
-    assert result.ok and result.outcome == "finished", result.error
+    assert result.outcome == "finished"
     assert result.drift.files == ["src/app.py", "src/util.py"]
     assert (result.drift.lines_added, result.drift.lines_removed, result.drift.score) == (3, 0, 0.0)
     committed = git(governed, "show", "--name-only", "--format=", "HEAD").splitlines()
@@ -66,7 +65,7 @@ def test_clean_session_finishes_and_its_records_verify(governed: Path) -> None:
 def test_out_of_scope_untracked_file(governed: Path) -> None:
     start(governed)
     write(governed, "docs/notes.md")
-    assert refused(closeout.finish(governed, AGENT)) == {"docs/notes.md": "out_of_scope"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {"docs/notes.md": "out_of_scope"}
     assert sessions.status(governed).current is not None  # left open
 
 
@@ -77,7 +76,7 @@ def test_out_of_scope_in_a_commit_that_was_reverted_in_the_worktree(governed: Pa
     git(governed, "commit", "-qm", "sneak")
     git(governed, "rm", "-q", "docs/sneaky.md")
     git(governed, "commit", "-qm", "hide")
-    assert refused(closeout.finish(governed, AGENT)) == {"docs/sneaky.md": "out_of_scope"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {"docs/sneaky.md": "out_of_scope"}
 
 
 def test_out_of_scope_staged_and_unstaged_changes(governed: Path) -> None:
@@ -85,19 +84,22 @@ def test_out_of_scope_staged_and_unstaged_changes(governed: Path) -> None:
     write(governed, "README.md", "changed, unstaged\n")
     write(governed, "docs/staged.md")
     git(governed, "add", "docs/staged.md")
-    assert refused(closeout.finish(governed, AGENT)) == {"README.md": "out_of_scope", "docs/staged.md": "out_of_scope"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {
+        "README.md": "out_of_scope",
+        "docs/staged.md": "out_of_scope",
+    }
 
 
 def test_deleting_outside_the_scope(governed: Path) -> None:
     start(governed)
     (governed / "README.md").unlink()
-    assert refused(closeout.finish(governed, AGENT)) == {"README.md": "out_of_scope"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {"README.md": "out_of_scope"}
 
 
 def test_denied_by_the_constitution(governed: Path) -> None:
     start(governed)
     write(governed, "src/.env", "SECRET=1\n")
-    violations = refused(closeout.finish(governed, AGENT))
+    violations = refused(lambda: closeout.finish(governed, AGENT))
     assert violations == {"src/.env": "denied"}
 
 
@@ -108,7 +110,7 @@ def test_protected_paths_even_inside_the_scope(governed: Path) -> None:
     write(governed, ".gitattributes", "* -text\n")
     write(governed, ".github/workflows/ci.yml", "on: push\n")
     write(governed, ".claude/settings.json", "{}\n")
-    assert refused(closeout.finish(governed, AGENT)) == {
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {
         ".gitattributes": "protected",
         ".github/workflows/ci.yml": "protected",
         ".claude/settings.json": "protected",
@@ -121,9 +123,9 @@ def test_budget_files_and_lines(governed: Path) -> None:
     start(governed)
     for i in range(3):
         write(governed, f"src/f{i}.py", "line\n" * 5)
-    result = closeout.finish(governed, AGENT)
+    result = refusal(lambda: closeout.finish(governed, AGENT))
     kinds = [v.kind for v in result.drift.violations]
-    assert kinds == ["budget", "budget"] and not result.ok
+    assert kinds == ["budget", "budget"]
     assert {v.path for v in result.drift.violations} == {"3 files", "15 lines"}
     assert 0 < result.drift.score <= 1
 
@@ -133,7 +135,10 @@ def test_symlink_pointing_out_of_scope(governed: Path) -> None:
     (governed / "src").mkdir()
     os.symlink("../README.md", governed / "src/readme_link")
     os.symlink("/etc/passwd", governed / "src/passwd_link")
-    assert refused(closeout.finish(governed, AGENT)) == {"src/readme_link": "symlink", "src/passwd_link": "symlink"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {
+        "src/readme_link": "symlink",
+        "src/passwd_link": "symlink",
+    }
 
 
 def test_hook_tampering(governed: Path) -> None:
@@ -141,7 +146,7 @@ def test_hook_tampering(governed: Path) -> None:
     hook = governed / ".git/hooks/pre-commit"
     hook.write_text("#!/bin/sh\nexit 0\n")
     git(governed, "config", "core.hooksPath", "/dev/null")
-    assert refused(closeout.finish(governed, AGENT)) == {
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {
         ".git/hooks/pre-commit": "hook_tamper",
         "core.hooksPath": "hook_tamper",
     }
@@ -156,8 +161,8 @@ def test_ignored_files_count_only_when_protected_or_denied(governed: Path) -> No
     write(governed, "build/out.bin")  # ignored build output: reported, not a violation
     write(governed, "debug.log")
     write(governed, ".env.local", "TOKEN=1\n")  # ignored, but denied by the constitution
-    result = closeout.finish(governed, AGENT)
-    assert refused(result) == {".env.local": "denied"}
+    result = refusal(lambda: closeout.finish(governed, AGENT))
+    assert {v.path: v.kind for v in result.drift.violations} == {".env.local": "denied"}
     assert result.drift.ignored_written == [".env.local", "build/out.bin", "debug.log"]
 
 
@@ -167,9 +172,9 @@ def test_frozen_mid_session_blocks_finish(governed: Path) -> None:
     start(governed)
     write(governed, "src/app.py")
     freeze.freeze(governed, "human:ops@example.com", "incident")
-    assert refused(closeout.finish(governed, AGENT)) == {"src/app.py": "frozen"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {"src/app.py": "frozen"}
     freeze.unfreeze(governed, "human:ops@example.com")
-    assert closeout.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).outcome == "finished"
 
 
 def test_a_human_may_accept_drift_and_it_is_audited(governed: Path) -> None:
@@ -179,7 +184,7 @@ def test_a_human_may_accept_drift_and_it_is_audited(governed: Path) -> None:
         closeout.finish(governed, AGENT, accept_drift="trust me")
     assert getattr(agent_tries.value, "code", None) == "NOT_ALLOWED"
     result = closeout.finish(governed, "human:lead@example.com", accept_drift="notes agreed in review")
-    assert result.ok
+    assert result.outcome == "finished" and result.drift.violations
     events = [json.loads(x) for x in (governed / f".exo/audit/{sid}.jsonl").read_text().splitlines()]
     accepted = next(e for e in events if e["event"] == "drift.accepted")
     assert accepted["data"] == {
@@ -202,18 +207,16 @@ def test_failing_checks_keep_the_session_open(governed: Path) -> None:
     git(governed, "commit", "-qam", "checks")
     start(governed)
     lines: list[str] = []
-    result = closeout.finish(governed, AGENT, progress=lines.append)
-    assert not result.ok and result.error is not None and result.error["code"] == "CHECKS_FAILED"
+    result = refusal(lambda: closeout.finish(governed, AGENT, progress=lines.append), "CHECKS_FAILED")
     assert [c.passed for c in result.checks] == [False]
     assert any("check 1/1" in line for line in lines)  # live progress
     write(governed, "src/app.py")
-    assert closeout.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).outcome == "finished"
 
 
 def test_every_finish_verifies_from_its_committed_anchor(governed: Path) -> None:
     sid = start(governed)
-    result = closeout.finish(governed, AGENT)
-    assert result.ok
+    assert closeout.finish(governed, AGENT).outcome == "finished"
     clone = governed.parent / "clone"  # no runtime copy of the stream there: only the committed files
     git(governed, "clone", "-q", str(governed), str(clone))
     stream = clone / f".exo/audit/{sid}.jsonl"
@@ -235,7 +238,7 @@ def test_a_failed_closeout_commit_can_be_retried(governed: Path) -> None:
     assert sessions.status(governed).current is not None  # still open, records written, stream sealed
     lock.unlink()
     retried = closeout.finish(governed, AGENT, summary="first try")
-    assert retried.ok and retried.commit
+    assert retried.outcome == "finished" and retried.commit
     assert f".exo/sessions/{sid}.json" in git(governed, "show", "--name-only", "--format=", "HEAD")
     assert audit.verify(governed, []).ok
 
@@ -276,7 +279,7 @@ SETTINGS_ATTACKS = [
 def test_sec9_a_git_setting_that_runs_code_is_refused_at_finish(governed: Path, setting: list[str]) -> None:
     start(governed)
     git(governed, *setting)
-    assert refused(closeout.finish(governed, AGENT)) == {setting[1].lower(): "git_settings"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {setting[1].lower(): "git_settings"}
 
 
 @pytest.mark.parametrize("name", ["info/attributes", "info/exclude", "info/sparse-checkout", "config.worktree"])
@@ -286,7 +289,7 @@ def test_sec9_a_file_git_reads_settings_from_is_refused_at_finish(governed: Path
     target.parent.mkdir(exist_ok=True)
     with target.open("a") as fh:
         fh.write("* filter=x\n")
-    assert set(refused(closeout.finish(governed, AGENT)).values()) == {"git_settings"}
+    assert set(refused(lambda: closeout.finish(governed, AGENT)).values()) == {"git_settings"}
 
 
 def test_limit_a_global_git_setting_is_not_compared_at_finish(governed: Path) -> None:
@@ -296,14 +299,14 @@ def test_limit_a_global_git_setting_is_not_compared_at_finish(governed: Path) ->
     start(governed)
     git(governed, "config", "--global", "core.fsmonitor", "touch /tmp/exo-pwned")
     assert git(governed, "config", "--global", "core.fsmonitor") == "touch /tmp/exo-pwned"
-    assert closeout.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).outcome == "finished"
 
 
 def test_ordinary_git_config_changes_are_not_drift(governed: Path) -> None:
     start(governed)
     git(governed, "config", "branch.main.remote", "origin")  # what `git push -u` writes
     git(governed, "config", "user.name", "Someone Else")
-    assert closeout.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).outcome == "finished"
 
 
 @pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
@@ -312,7 +315,7 @@ def test_a_file_hidden_from_git_during_the_session_is_drift(governed: Path, flag
     start(governed)
     (governed / "README.md").write_text("edited where git no longer looks\n")
     git(governed, "update-index", flag, "README.md")
-    assert refused(closeout.finish(governed, AGENT)) == {"README.md": "git_settings"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {"README.md": "git_settings"}
 
 
 def test_a_nested_repository_made_in_the_session_is_drift(governed: Path) -> None:
@@ -322,7 +325,7 @@ def test_a_nested_repository_made_in_the_session_is_drift(governed: Path) -> Non
     (governed / "src/inner").mkdir(parents=True)
     git(governed / "src/inner", "init", "-q")
     (governed / "src/inner/x.py").write_text("x = 1\n")
-    assert refused(closeout.finish(governed, AGENT)).get("src/inner/.git") == "protected"
+    assert refused(lambda: closeout.finish(governed, AGENT)).get("src/inner/.git") == "protected"
 
 
 @pytest.mark.parametrize("untracked", [False, True], ids=["tracked", "untracked"])
@@ -337,7 +340,7 @@ def test_an_out_of_scope_edit_stashed_during_the_session_is_drift(governed: Path
         (governed / "README.md").write_text("edited, then stashed\n")
         git(governed, "stash", "push", "-q")
     path = "docs/new.md" if untracked else "README.md"
-    assert refused(closeout.finish(governed, AGENT)) == {path: "out_of_scope"}
+    assert refused(lambda: closeout.finish(governed, AGENT)) == {path: "out_of_scope"}
 
 
 def test_an_in_scope_stash_and_a_stash_from_before_the_session_are_not_drift(governed: Path) -> None:
@@ -351,4 +354,4 @@ def test_an_in_scope_stash_and_a_stash_from_before_the_session_are_not_drift(gov
     git(governed, "stash", "pop", "-q")
     (governed / "src/b.py").write_text("b = 1\n")
     git(governed, "stash", "push", "-u", "-q")
-    assert closeout.finish(governed, AGENT).ok
+    assert closeout.finish(governed, AGENT).outcome == "finished"

@@ -13,7 +13,7 @@ from mcp import Client
 from exo.kernel.state import State
 from exo.mcp_server import build
 from exo.stdlib import closeout, governance, sessions
-from tests.conftest import exo
+from tests.conftest import exo, refusal
 from tests.stdlib.test_agent_hooks import call, denied, tool
 from tests.stdlib.test_doctor import commit, write
 
@@ -61,7 +61,9 @@ async def test_fence_violations_past_the_budget_revoke_until_a_human_restores(bu
     assert "actor.revoked" not in local_events(budgeted)  # the budget allows one
     out_of_fence(budgeted)
     assert "actor.revoked" in local_events(budgeted)
-    assert closeout.finish(budgeted, A, summary="nothing").ok  # a session already open may still close
+    assert (
+        closeout.finish(budgeted, A, summary="nothing").outcome == "finished"
+    )  # a session already open may still close
 
     refused = exo("session-start", "--ticket-id", "T2", cwd=budgeted, env={"EXO_ACTOR": A})
     assert refused.code == 1 and "ACTOR_REVOKED" in refused.err and "exo restore agent:one" in refused.err
@@ -86,8 +88,7 @@ async def test_fence_violations_past_the_budget_revoke_until_a_human_restores(bu
 def test_a_refused_finish_past_the_budget_revokes(budgeted: Path) -> None:
     sessions.start(budgeted, A, ticket_id="T1")
     write(budgeted, "docs/out.md")
-    refused = closeout.finish(budgeted, A, summary="out of scope")
-    assert not refused.ok
+    refusal(lambda: closeout.finish(budgeted, A, summary="out of scope"))
     assert "ACTOR_REVOKED" in exo("next", cwd=budgeted, env={"EXO_ACTOR": A}).err
     other = exo("session-start", "--ticket-id", "T2", cwd=budgeted, env={"EXO_ACTOR": "agent:two"})
     assert other.code != 0 and "ACTOR_REVOKED" not in other.err  # only the actor over budget (here: a session is open)

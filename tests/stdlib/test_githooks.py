@@ -64,7 +64,7 @@ def test_in_scope_commit_is_stamped_and_bound_to_its_tree(hooked: Path) -> None:
     assert record["h"] == digest and record["event"] == "commit.prepared"
     assert record["data"]["tree"] == git(hooked, "rev-parse", "HEAD^{tree}")
     assert record["data"]["head"] == git(hooked, "rev-parse", "HEAD^")
-    assert closeout.finish(hooked, A).ok  # the closeout commit passes its own hooks
+    assert closeout.finish(hooked, A).outcome == "finished"  # the closeout commit passes its own hooks
 
 
 def test_out_of_scope_staged_file_is_refused(hooked: Path) -> None:
@@ -278,7 +278,7 @@ def test_a_human_rebase_keeps_the_agents_stamp_and_a_cherry_pick_is_stamped_anew
     (hooked / "src/a.py").write_text("x\n")
     git(hooked, "add", "src/a.py")
     assert commit(hooked, "-m", "agent work", actor=A).returncode == 0
-    assert closeout.finish(hooked, A, summary="done").ok
+    assert closeout.finish(hooked, A, summary="done").outcome == "finished"
     git(hooked, "checkout", "-q", "main")
     (hooked / "main.txt").write_text("main moved on\n")
     git(hooked, "add", "main.txt")
@@ -313,5 +313,5 @@ def test_every_stamp_names_the_policy_it_was_made_under(hooked: Path) -> None:
     git(hooked, "add", "src/app.py")
     assert commit(hooked, "-m", "app", actor="agent:one").returncode == 0
     assert trailers(hooked)["Exo-Policy"] == lock
-    assert closeout.finish(hooked, "agent:one", summary="app").ok
+    assert closeout.finish(hooked, "agent:one", summary="app").outcome == "finished"
     assert trailers(hooked)["Exo-Policy"] == lock and trailers(hooked)["Exo-Session"] == pinned.sid

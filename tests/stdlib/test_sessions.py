@@ -12,7 +12,7 @@ import pytest
 from exo.kernel import ExoError
 from exo.kernel.fs import audit_path
 from exo.stdlib import closeout, dispatch, freeze, governance, records, sessions, tickets
-from tests.conftest import exo, git, snapshot
+from tests.conftest import exo, git, refusal, snapshot
 
 A, B = "agent:one", "agent:two"
 HUMAN = "human:lead@example.com"
@@ -90,8 +90,7 @@ def test_sec3_editing_the_ticket_or_exo_does_not_widen_the_fence(governed: Path)
     assert [d.allowed for d in check.decisions] == [False, True]  # the pinned fence still rules
     (governed / "docs").mkdir()
     (governed / "docs/x.md").write_text("x\n")
-    result = closeout.finish(governed, A)
-    assert not result.ok
+    result = refusal(lambda: closeout.finish(governed, A))
     assert {v.path: v.kind for v in result.drift.violations} == {
         ".exo/tickets/T1.yaml": "protected",
         ".exo/config.yaml": "protected",
@@ -104,7 +103,7 @@ def test_tickets_created_through_exo_during_a_session_are_not_drift(governed: Pa
     run = exo("ticket", "create", "Follow-up", "--scope", "src/**", "--id", "T3", cwd=governed, env={"EXO_ACTOR": A})
     assert run.code == 0, run.err
     result = closeout.finish(governed, A)
-    assert result.ok, result.drift.violations
+    assert result.outcome == "finished"
     assert ".exo/tickets/T3.yaml" in git(governed, "show", "--name-only", "--format=", "HEAD").splitlines()
 
 
@@ -120,7 +119,7 @@ def test_uncommitted_work_found_at_start_is_not_the_sessions_drift(governed: Pat
     (governed / "src").mkdir()
     (governed / "src/app.py").write_text("print('hi')\n")
     result = closeout.finish(governed, A)
-    assert result.ok, result.drift.violations
+    assert result.outcome == "finished"
     assert result.drift.files == ["src/app.py"] and result.drift.preexisting == started.found
     record = records.load(governed, started.session.sid)
     assert record is not None and record.found == started.found
@@ -133,7 +132,7 @@ def test_uncommitted_work_found_at_start_is_not_the_sessions_drift(governed: Pat
     again = sessions.start(governed, B, ticket_id="T2")  # and the next session is not wedged by them
     (governed / "docs/draft.md").write_text("the agent takes the draft over\n")
     result = closeout.finish(governed, B)
-    assert result.ok and result.drift.files == ["docs/draft.md"], result.drift
+    assert result.drift.files == ["docs/draft.md"], result.drift
     assert ".exo/tickets/T9.yaml" in again.found
 
 
@@ -142,8 +141,8 @@ def test_a_ticket_file_edited_after_exo_wrote_it_is_drift_again(governed: Path) 
     tickets.create(governed, A, title="Follow-up", scope=["src/**"], ticket_id="T3")
     path = governed / ".exo/tickets/T3.yaml"
     path.write_text(path.read_text().replace("- src/**", "- '**'"))
-    result = closeout.finish(governed, A)
-    assert {v.path: v.kind for v in result.drift.violations} == {".exo/tickets/T3.yaml": "protected"}
+    refused = refusal(lambda: closeout.finish(governed, A))
+    assert {v.path: v.kind for v in refused.drift.violations} == {".exo/tickets/T3.yaml": "protected"}
 
 
 def test_heartbeat_renews_and_is_audited(governed: Path) -> None:
@@ -162,7 +161,7 @@ def test_handoff_passes_the_lease_and_the_notes(governed: Path) -> None:
     done = closeout.handoff(
         governed, A, to=B, summary="parser half done", next_steps=["wire the CLI"], tried=["regex: too slow"]
     )
-    assert done.ok and done.outcome == "handed_off"
+    assert done.outcome == "handed_off"
     assert done.lease is not None and done.lease.holder == B and done.lease.epoch == first.epoch + 1
     assert code(lambda: sessions.start(governed, "agent:three", ticket_id="T1")) == "LOCK_HELD"
     nxt = sessions.start(governed, B)  # no --ticket-id: the lease handed over names it
@@ -286,11 +285,16 @@ def test_cli_lifecycle_with_json(governed: Path) -> None:
     (governed / "docs").mkdir()
     (governed / "docs/oops.md").write_text("x\n")
     refused = exo("session-finish", "--summary", "s", cwd=governed, env=env)
-    assert refused.code == 1 and "docs/oops.md" in refused.out and refused.err.count("error[DRIFT]") == 1
+    assert refused.code == 1 and refused.out == "" and refused.err.count("error[DRIFT]") == 1
+    assert "out_of_scope: docs/oops.md" in refused.err and "stays open" in refused.err
+    evidence = json.loads(exo("session-finish", "--summary", "s", "--json", cwd=governed, env=env).out)
+    assert evidence["ok"] is False and evidence["error"]["code"] == "DRIFT"  # the error, and beside it its evidence
+    assert [v["path"] for v in evidence["drift"]["violations"]] == ["docs/oops.md"]
+    assert evidence["session"]["sid"] == sid and evidence["checks"] == []
     (governed / "docs/oops.md").unlink()
     finished = exo("session-finish", "--summary", "s", "--json", cwd=governed, env=env)
     assert finished.code == 0, finished.err
-    assert json.loads(finished.out)["ok"] is True
+    assert json.loads(finished.out)["outcome"] == "finished"
     assert exo("audit", "verify", cwd=governed).code == 0
 
 
@@ -325,7 +329,7 @@ def test_a_finish_that_fails_after_sealing_can_be_retried(
         closeout.finish(governed, "agent:one", summary="first try")
     monkeypatch.setattr(target, name, real)
     result = closeout.finish(governed, "agent:one", summary="second try")
-    assert result.ok, result.error
+    assert result.outcome == "finished"
     assert result.session.sid == sid and (governed / f".exo/sessions/{sid}.json").exists()
     from exo.stdlib.doctor import diagnose
 

@@ -91,7 +91,7 @@ def test_a_rule_required_finish_without_a_broker_key_is_refused_before_anything_
     assert not (signed / f".exo/sessions/{sid}.json").exists()
     assert b"audit.sealed" not in audit_path(signed, sid).read_bytes()  # nothing sealed: retryable
     keys.create_broker("laptop")  # the same name, a new key: not listed, so doctor will refuse it
-    assert closeout.finish(signed, A, summary="app").ok
+    assert closeout.finish(signed, A, summary="app").outcome == "finished"
     assert any(s.endswith(f"{sid}.json") for s in problems(signed)["SIGNATURE_INVALID"])
 
 

@@ -16,7 +16,7 @@ from mcp import Client
 
 from exo.mcp_server import build
 from exo.stdlib import closeout, governance, install, sessions, tickets
-from tests.conftest import exo, git
+from tests.conftest import exo, git, refusal
 from tests.stdlib.test_agent_hooks import allowed, call, denied, tool
 from tests.stdlib.test_doctor import EXE, commit, write
 
@@ -80,8 +80,8 @@ async def test_a_plan_only_agent_cannot_write_anywhere(tiered: Path) -> None:
         )
         assert inside.code != 0 and not (tiered / "src/other.py").exists()
     commit(tiered, "-c", "core.hooksPath=/dev/null", "commit", "-qm", "sneak", actor=PLANNER)
-    finished = closeout.finish(tiered, PLANNER, summary="plan")
-    assert not finished.ok and [v.path for v in finished.drift.violations] == ["src/app.py"]
+    finished = refusal(lambda: closeout.finish(tiered, PLANNER, summary="plan"))
+    assert [v.path for v in finished.drift.violations] == ["src/app.py"]
 
 
 def commit_as(root: Path, actor: str, message: str) -> Any:
@@ -109,7 +109,7 @@ def test_a_protected_tier_agent_may_write_ci_configuration_in_scope_but_never_gi
     write(tiered, ".github/workflows/ci.yml", "on: push\n")
     git(tiered, "add", ".github")
     assert commit_as(tiered, LEAD, "ci").returncode == 0
-    assert closeout.finish(tiered, LEAD, summary="ci").ok
+    assert closeout.finish(tiered, LEAD, summary="ci").outcome == "finished"
     assert exo("doctor", cwd=tiered).code == 0
 
 

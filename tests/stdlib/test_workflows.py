@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from exo.stdlib import closeout, install, scaffold, sessions, tickets
-from tests.conftest import exo
+from tests.conftest import exo, refusal
 
 EXE = install.exo_command()
 A, B = "agent:one", "agent:two"
@@ -93,7 +93,7 @@ class Team:
         sid = sessions.start(where, actor, ticket_id=ticket).session.sid
         yield sid
         result = closeout.finish(where, actor, summary=f"work on {ticket}", **finish)  # type: ignore[arg-type]
-        assert result.ok, (result.error, result.drift.violations)
+        assert result.outcome == "finished"
 
     def work(self, where: Path, actor: str, ticket: str, files: dict[str, str]) -> str:
         """A whole session: write `files`, commit them through the hooks, finish. Returns the sid."""
@@ -478,8 +478,7 @@ def test_takeover_in_the_same_worktree(team: Team) -> None:
     assert taken.abandoned == [dead.sid]
     write(wt, "src/half.py", "done\n")
     commit(wt, "done", "src/half.py", actor=B)
-    result = closeout.finish(wt, B, summary="finished what agent:one began", now=later)
-    assert result.ok, (result.error, result.drift.violations)
+    assert closeout.finish(wt, B, summary="finished what agent:one began", now=later).outcome == "finished"
     shipped = git(wt, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert f".exo/sessions/{dead.sid}.json" in shipped  # the abandoned session's record, sealed
     push_branch(wt, "takeover")
@@ -492,7 +491,7 @@ def test_handoff(team: Team) -> None:
     write(wt, "src/begun.py", "begun\n")
     commit(wt, "begun", "src/begun.py", actor=A)
     handed = closeout.handoff(wt, A, to=B, summary="half done", next_steps=["finish it"])
-    assert handed.ok
+    assert handed.outcome == "handed_off"
     with team.session(wt, B, "T1"):
         write(wt, "src/begun.py", "finished\n")
         commit(wt, "finished", "src/begun.py", actor=B)
@@ -671,7 +670,7 @@ def test_a_repository_event_stream_truncated_rewritten_or_deleted(team: Team, ho
         stream.unlink()
     git(wt, "add", "-A", ".exo/audit")
     git(wt, "commit", "-q", "--no-verify", "-m", "tidy the audit log", env={"EXO_ACTOR": A})
-    assert not closeout.finish(wt, A).ok  # finish refuses it too
+    refusal(lambda: closeout.finish(wt, A))  # finish refuses it too
     push_branch(wt, "agent")
     for job, verdict in pull_request(team, "agent").items():
         assert verdict[0] == 1 and "RECORD_REWRITTEN" in verdict[1], (job, verdict)
