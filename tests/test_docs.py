@@ -52,11 +52,19 @@ def test_there_are_examples_of_every_rule_type() -> None:
     assert types == set(RULE_TYPES)
 
 
-def test_the_bootstrap_has_words_for_every_rule_type() -> None:
+@pytest.mark.parametrize("example", policy_examples())
+def test_every_documented_rule_reads_back_typed_and_in_words(git_repo: Path, example: str) -> None:
     from exo.kernel._constitution import RULE_TYPES
-    from exo.stdlib.bootstrap import WORDS
+    from exo.stdlib import bootstrap, rules
 
-    assert set(WORDS) == set(RULE_TYPES)
+    assert rules.MODELS == RULE_TYPES  # the typed view and the compiler know the same types
+    (git_repo / ".exo").mkdir()
+    (git_repo / CONSTITUTION).write_text(f"```yaml exo-policy\n{example}```\n")
+    gov = compile_constitution(git_repo)
+    [typed] = rules.typed(gov)
+    assert type(typed) is RULE_TYPES[gov.rules[0]["type"]] and typed.id == gov.rules[0]["id"]
+    [words] = bootstrap.rules_in_words(gov)
+    assert words.startswith(f"- {typed.id}: ") and len(words) > len(typed.id) + 8
 
 
 def test_every_drift_kind_is_documented() -> None:

@@ -67,34 +67,34 @@ class _PathRule(_Rule):
     _check_actors = field_validator("actors")(_actors)
 
 
-class FilesystemDeny(_PathRule):
+class FilesystemDenyRule(_PathRule):
     type: Literal["filesystem_deny"]
     actions: list[Literal["read", "write", "delete"]] = Field(default=["write", "delete"], min_length=1)
 
 
-class FilesystemAllow(_PathRule):
+class FilesystemAllowRule(_PathRule):
     type: Literal["filesystem_allow"]
 
 
-class RequireChecks(_Rule):
+class RequireChecksRule(_Rule):
     type: Literal["require_checks"]
     commands: list[NonEmpty] = Field(min_length=1, description="Shell commands that must exit 0.")
     timeout_seconds: int = Field(default=600, ge=1, le=86400)
 
 
-class Budget(_Rule):
+class BudgetRule(_Rule):
     type: Literal["budget"]
     max_files: int | None = Field(default=None, ge=1)
     max_lines: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _some_limit(self) -> Budget:
+    def _some_limit(self) -> BudgetRule:
         if self.max_files is None and self.max_lines is None:
             raise ValueError("a budget needs max_files, max_lines or both")
         return self
 
 
-class CommitPolicy(_Rule):
+class CommitPolicyRule(_Rule):
     type: Literal["commit_policy"]
     require_session: bool = True
     exempt_actors: list[str] = Field(default=["human:*"])
@@ -102,7 +102,7 @@ class CommitPolicy(_Rule):
     _check_actors = field_validator("exempt_actors")(_actors)
 
 
-class Signatures(_Rule):
+class SignaturesRule(_Rule):
     """Which acts must carry a signature that `.exo/allowed_signers` vouches for (SPEC §14)."""
 
     type: Literal["signatures"]
@@ -113,7 +113,7 @@ class Signatures(_Rule):
     human_commits: bool = Field(default=False, description="Commits stamped by a human carry their SSH signature.")
 
 
-class Approval(_Rule):
+class ApprovalRule(_Rule):
     """Who may close a ticket as done, and whether agents' tickets wait for a human (SPEC §14)."""
 
     type: Literal["approval"]
@@ -123,7 +123,7 @@ class Approval(_Rule):
     _check_actors = field_validator("approvers")(_actors)
 
 
-class _TierEntry(BaseModel):
+class TierEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     actors: list[str] = Field(min_length=1, description="Actor patterns in this tier.")
@@ -134,14 +134,14 @@ class _TierEntry(BaseModel):
     _check_actors = field_validator("actors")(_actors)
 
 
-class ActorTier(_Rule):
+class ActorTierRule(_Rule):
     """Trust tiers per actor pattern (SPEC §14): the first entry whose pattern matches decides."""
 
     type: Literal["actor_tier"]
-    tiers: list[_TierEntry] = Field(min_length=1, description="Entries in order; unmatched actors are scoped.")
+    tiers: list[TierEntry] = Field(min_length=1, description="Entries in order; unmatched actors are scoped.")
 
 
-class ErrorBudget(_Rule):
+class ErrorBudgetRule(_Rule):
     """How many refused finishes and fence violations an actor may accumulate (SPEC §14)."""
 
     type: Literal["error_budget"]
@@ -152,23 +152,34 @@ class ErrorBudget(_Rule):
     _check_actors = field_validator("actors")(_actors)
 
     @model_validator(mode="after")
-    def _some_limit(self) -> ErrorBudget:
+    def _some_limit(self) -> ErrorBudgetRule:
         if self.max_refused_finishes is None and self.max_fence_violations is None:
             raise ValueError("an error budget needs max_refused_finishes, max_fence_violations or both")
         return self
 
 
 RULE_TYPES: dict[str, type[_Rule]] = {
-    "filesystem_deny": FilesystemDeny,
-    "filesystem_allow": FilesystemAllow,
-    "require_checks": RequireChecks,
-    "budget": Budget,
-    "commit_policy": CommitPolicy,
-    "signatures": Signatures,
-    "approval": Approval,
-    "actor_tier": ActorTier,
-    "error_budget": ErrorBudget,
+    "filesystem_deny": FilesystemDenyRule,
+    "filesystem_allow": FilesystemAllowRule,
+    "require_checks": RequireChecksRule,
+    "budget": BudgetRule,
+    "commit_policy": CommitPolicyRule,
+    "signatures": SignaturesRule,
+    "approval": ApprovalRule,
+    "actor_tier": ActorTierRule,
+    "error_budget": ErrorBudgetRule,
 }
+Rule = (
+    FilesystemDenyRule
+    | FilesystemAllowRule
+    | RequireChecksRule
+    | BudgetRule
+    | CommitPolicyRule
+    | SignaturesRule
+    | ApprovalRule
+    | ActorTierRule
+    | ErrorBudgetRule
+)  # every compiled rule is one of these (exo.stdlib.rules reads the lock's rules back as them)
 SINGLETONS = ("budget", "commit_policy", "signatures", "approval", "actor_tier")
 
 
@@ -337,13 +348,13 @@ def _normalize(rule: _Rule, line: int) -> dict[str, Any]:
     out = rule.model_dump(exclude_none=True)
     out["line"] = line
     if isinstance(rule, _PathRule):
-        if isinstance(rule, FilesystemDeny):
+        if isinstance(rule, FilesystemDenyRule):
             out["actions"] = sorted(set(rule.actions))
         out["compiled"] = {
             "patterns": [list(pair) for pair in compile_patterns(rule.patterns)],
             "actors": ids.actor_patterns_regex(rule.actors),
         }
-    if isinstance(rule, ActorTier):
+    if isinstance(rule, ActorTierRule):
         out["compiled"] = [[ids.actor_patterns_regex(e.actors), e.tier] for e in rule.tiers]
     canonical(out)  # normalized rules are hashed: prove they are canonical-JSON clean now
     return out

@@ -14,22 +14,21 @@ import json
 import re
 from typing import Any
 
-from exo.kernel import Governance, GovernanceError, ids
+from exo.kernel import ApprovalRule, Governance, GovernanceError, ids
 
-from . import authority
+from . import authority, rules
 
 WIDENING = ("scope", "budget", "checks")  # fields whose change by an agent sends a ticket back to proposed
 
 
-def rule(gov: Governance) -> dict[str, Any] | None:
-    rules = gov.rules_of("approval")
-    return rules[0] if rules else None
+def rule(gov: Governance) -> ApprovalRule | None:
+    return rules.first(gov, ApprovalRule)
 
 
 def proposes(gov: Governance, actor: str) -> bool:
     """Whether what `actor` creates or widens waits for a human's approval."""
     found = rule(gov)
-    return found is not None and bool(found.get("proposals", True)) and not authority.is_human(actor)
+    return found is not None and found.proposals and not authority.is_human(actor)
 
 
 def require_approver(gov: Governance, actor: str) -> None:
@@ -37,7 +36,7 @@ def require_approver(gov: Governance, actor: str) -> None:
     found = rule(gov)
     if found is None:
         return
-    patterns = [str(p) for p in found.get("approvers", ["human:*"])]
+    patterns = found.approvers
     if re.fullmatch(ids.actor_patterns_regex(patterns), actor) is None:
         raise GovernanceError(
             f"{actor} may not set a ticket done: the approval rule lets only {', '.join(patterns)}",

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import assert_never
 
 from pydantic import BaseModel
 
-from exo.kernel import Governance
+from exo.kernel import (
+    ActorTierRule,
+    ApprovalRule,
+    BudgetRule,
+    CommitPolicyRule,
+    ErrorBudgetRule,
+    FilesystemAllowRule,
+    FilesystemDenyRule,
+    Governance,
+    RequireChecksRule,
+    SignaturesRule,
+)
 
+from . import rules
 from .records import SessionRecord
+from .rules import Rule
 from .runtime import Budget, OpenSession
 from .tickets import Ticket
 
@@ -26,73 +38,61 @@ class Sibling(BaseModel):
 
 
 def rules_in_words(gov: Governance) -> list[str]:
-    """Each compiled rule as one plain sentence (every rule type has its own; see WORDS)."""
+    """Each compiled rule as one plain sentence (every rule type has its own; see `_words`)."""
     out = []
-    for rule in gov.rules:
-        who = "" if rule.get("actors", ["*"]) == ["*"] else f" (applies to {', '.join(rule['actors'])})"
-        why = f" - {rule['description']}" if rule.get("description") else ""
-        out.append(f"- {rule['id']}: {WORDS[rule['type']](rule)}{who}{why}")
+    for rule in rules.typed(gov):
+        actors = getattr(rule, "actors", ["*"])
+        who = "" if actors == ["*"] else f" (applies to {', '.join(actors)})"
+        why = f" - {rule.description}" if rule.description else ""
+        out.append(f"- {rule.id}: {_words(rule)}{who}{why}")
     return out
 
 
-def _budget(rule: dict[str, Any]) -> str:
-    limits = [f"{rule[k]} {k.removeprefix('max_')}" for k in ("max_files", "max_lines") if k in rule]
-    return "default session budget: at most " + " and ".join(limits)
-
-
-def _commit_policy(rule: dict[str, Any]) -> str:
-    exempt = ", ".join(rule.get("exempt_actors", [])) or "nobody"
-    need = "need an open session" if rule.get("require_session", True) else "do not need a session"
-    return f"commits {need} (exempt: {exempt})"
-
-
-def _signatures(rule: dict[str, Any]) -> str:
-    what = {
-        "session_records": "session records (by the broker that closed them)",
-        "human_acts": "human-only acts (by the human's own key)",
-        "human_commits": "humans' commits",
-    }
-    signed = [text for key, text in what.items() if rule.get(key)]
-    return "signed, or CI rejects them: " + ("; ".join(signed) or "nothing")
-
-
-def _approval(rule: dict[str, Any]) -> str:
-    waits = "; tickets an agent creates or widens wait for a human's approval" if rule.get("proposals", True) else ""
-    return f"only {', '.join(rule.get('approvers', ['human:*']))} may set a ticket done (others reach review){waits}"
-
-
-def _actor_tier(rule: dict[str, Any]) -> str:
-    means = {
-        "plan": "plan only, no writes",
-        "scoped": "writes inside the fence",
-        "protected": "also hook and CI config",
-    }
-    entries = [f"{', '.join(e['actors'])}: {means[e['tier']]}" for e in rule["tiers"]]
-    return "trust tiers (first match decides; others scoped): " + "; ".join(entries)
-
-
-def _error_budget(rule: dict[str, Any]) -> str:
-    limits = [
-        f"{rule[k]} {k.removeprefix('max_').replace('_', ' ')}"
-        for k in ("max_refused_finishes", "max_fence_violations")
-        if k in rule
-    ]
-    return f"one past {' or '.join(limits)}, an actor may not start sessions until a human restores it"
-
-
-# One sentence per rule type: a type the compiler accepts and this table lacks is a KeyError, never
-# another rule's description (a test holds the table to the compiler's RULE_TYPES).
-WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "filesystem_deny": lambda rule: f"never {' or '.join(rule['actions'])} {_patterns(rule['patterns'])}",
-    "filesystem_allow": lambda rule: f"writes must stay inside {_patterns(rule['patterns'])}",
-    "require_checks": lambda rule: f"session-finish runs {_globs(rule['commands'])}; each must pass",
-    "budget": _budget,
-    "commit_policy": _commit_policy,
-    "signatures": _signatures,
-    "approval": _approval,
-    "actor_tier": _actor_tier,
-    "error_budget": _error_budget,
-}
+def _words(rule: Rule) -> str:
+    """One rule's sentence; mypy holds the match to every type in `Rule` (a type left out fails it)."""
+    match rule:
+        case FilesystemDenyRule():
+            return f"never {' or '.join(rule.actions)} {_patterns(rule.patterns)}"
+        case FilesystemAllowRule():
+            return f"writes must stay inside {_patterns(rule.patterns)}"
+        case RequireChecksRule():
+            return f"session-finish runs {_globs(rule.commands)}; each must pass"
+        case BudgetRule():
+            limits = [f"{n} {what}" for what, n in (("files", rule.max_files), ("lines", rule.max_lines)) if n]
+            return "default session budget: at most " + " and ".join(limits)
+        case CommitPolicyRule():
+            need = "need an open session" if rule.require_session else "do not need a session"
+            return f"commits {need} (exempt: {', '.join(rule.exempt_actors) or 'nobody'})"
+        case SignaturesRule():
+            signed = [
+                *(["session records (by the broker that closed them)"] if rule.session_records else []),
+                *(["human-only acts (by the human's own key)"] if rule.human_acts else []),
+                *(["humans' commits"] if rule.human_commits else []),
+            ]
+            return "signed, or CI rejects them: " + ("; ".join(signed) or "nothing")
+        case ApprovalRule():
+            waits = "; tickets an agent creates or widens wait for a human's approval" if rule.proposals else ""
+            return f"only {', '.join(rule.approvers)} may set a ticket done (others reach review){waits}"
+        case ActorTierRule():
+            means = {
+                "plan": "plan only, no writes",
+                "scoped": "writes inside the fence",
+                "protected": "also hook and CI config",
+            }
+            entries = [f"{', '.join(e.actors)}: {means[e.tier]}" for e in rule.tiers]
+            return "trust tiers (first match decides; others scoped): " + "; ".join(entries)
+        case ErrorBudgetRule():
+            limits = [
+                f"{n} {what}"
+                for what, n in (
+                    ("refused finishes", rule.max_refused_finishes),
+                    ("fence violations", rule.max_fence_violations),
+                )
+                if n is not None
+            ]
+            return f"one past {' or '.join(limits)}, an actor may not start sessions until a human restores it"
+        case _:
+            assert_never(rule)
 
 
 def _tier_line(gov: Governance, actor: str) -> list[str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from exo.kernel import (
     Anchor,
+    BudgetRule,
     ExoError,
     Fence,
     Governance,
@@ -22,6 +23,7 @@ from exo.kernel import (
     InputError,
     Lease,
     LockError,
+    RequireChecksRule,
     acquire_lock,
     append_audit,
     ids,
@@ -34,7 +36,21 @@ from exo.kernel.fs import file_lock
 from exo.kernel.layout import AUDIT_DIR
 from exo.kernel.state import State
 
-from . import authority, bootstrap, dispatch, drift, git, keys, records, runtime, sandbox, standing, tickets, worktree
+from . import (
+    authority,
+    bootstrap,
+    dispatch,
+    drift,
+    git,
+    keys,
+    records,
+    rules,
+    runtime,
+    sandbox,
+    standing,
+    tickets,
+    worktree,
+)
 from .config import Config, load_config
 from .freeze import state as freeze_state
 from .runtime import Budget, OpenSession
@@ -136,12 +152,13 @@ def start(
             abandoned.append(mine.sid)
         ticket = tickets.read(root, ticket_id or _claimed(root, actor, at))
         _startable(root, ticket)
+        pinned = _pinned(root, ticket, gov, config)  # before the lease: a lock it cannot read takes none
         lease = _lease_for(root, ticket, actor, config, at)
         for dead in runtime.all_open(root):
             if dead.ticket_id == ticket.id and dead.lease.lease_id != lease.lease_id:
                 recovered += abandon(root, dead, f"ticket {ticket.id} was taken over by {actor}", at)
                 abandoned.append(dead.sid)
-        session = _open(root, ticket, actor, task, base, lease, gov.lock_sha256, _pinned(root, ticket, gov, config), at)
+        session = _open(root, ticket, actor, task, base, lease, gov.lock_sha256, pinned, at)
         session.exo_writes = {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in recovered}
         runtime.bind(root, session)
         sandbox.claude_enter(root, session)
@@ -309,15 +326,16 @@ def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, a
 def _pinned(root: Path, ticket: tickets.Ticket, gov: Governance, config: Config) -> tuple[list[str], int, Budget]:
     """Checks and budget, fixed at start so that editing the ticket mid-session changes nothing."""
     commands = list(ticket.checks)
-    for rule in gov.rules_of("require_checks"):
-        commands += rule["commands"]
+    required = rules.of(gov, RequireChecksRule)
+    for rule in required:
+        commands += rule.commands
     commands += config.checks
-    rule_budget = next(iter(gov.rules_of("budget")), {})
+    ruled = rules.first(gov, BudgetRule) or BudgetRule.model_construct()  # no rule: no limits of its own
     budget = Budget(
-        max_files=ticket.budget.max_files or rule_budget.get("max_files") or config.budget.max_files,
-        max_lines=ticket.budget.max_lines or rule_budget.get("max_lines") or config.budget.max_lines,
+        max_files=ticket.budget.max_files or ruled.max_files or config.budget.max_files,
+        max_lines=ticket.budget.max_lines or ruled.max_lines or config.budget.max_lines,
     )
-    timeouts = [rule["timeout_seconds"] for rule in gov.rules_of("require_checks")]
+    timeouts = [rule.timeout_seconds for rule in required]
     return list(dict.fromkeys(commands)), max([config.check_timeout_seconds, *timeouts]), budget
 
 

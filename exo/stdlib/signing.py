@@ -49,7 +49,12 @@ _ARMOR = (b"-----BEGIN SSH SIGNATURE-----", b"-----END SSH SIGNATURE-----")
 def required(gov: Governance, what: str) -> bool:
     """Whether the constitution's `signatures` rule requires `what` (`session_records`, `human_acts`,
     `human_commits`) to be signed. No rule, nothing required."""
-    return any(bool(rule.get(what)) for rule in gov.rules_of("signatures"))
+    from exo.kernel import SignaturesRule  # typed rules cost pydantic: only callers that sign pay
+
+    from .rules import first
+
+    rule = first(gov, SignaturesRule)
+    return rule is not None and bool(getattr(rule, what))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,18 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exo.kernel import Governance, GovernanceError, append_audit, ids
+from exo.kernel import ErrorBudgetRule, Governance, GovernanceError, append_audit, ids
 from exo.kernel.fs import file_lock
 from exo.kernel.state import State, read_doc, write_doc
+
+from . import rules
 
 KINDS = {"refused_finishes": "max_refused_finishes", "fence_violations": "max_fence_violations"}
 LOCAL = "local"  # the clone's own audit stream (never committed)
 
 
-def rule_for(gov: Governance, actor: str) -> dict[str, Any] | None:
+def rule_for(gov: Governance, actor: str) -> ErrorBudgetRule | None:
     """The error_budget rule that applies to `actor`, if any."""
-    for rule in gov.rules_of("error_budget"):
-        if re.fullmatch(ids.actor_patterns_regex([str(p) for p in rule["actors"]]), actor):
+    for rule in rules.of(gov, ErrorBudgetRule):
+        if re.fullmatch(ids.actor_patterns_regex(rule.actors), actor):
             return rule
     return None
 
@@ -41,11 +43,11 @@ def note(root: Path, gov: Governance, actor: str, kind: str) -> None:
         doc = read_doc(path) or {}
         entry = doc.setdefault(actor, {key: 0 for key in KINDS})
         entry[kind] = int(entry.get(kind, 0)) + 1
-        limit = rule.get(KINDS[kind])
+        limit = getattr(rule, KINDS[kind])
         newly = limit is not None and entry[kind] > limit and not entry.get("revoked_at")
         if newly:
             entry["revoked_at"] = datetime.now(UTC).isoformat()
-            entry["why"] = f"{entry[kind]} {kind.replace('_', ' ')} (budget {limit}, rule {rule['id']})"
+            entry["why"] = f"{entry[kind]} {kind.replace('_', ' ')} (budget {limit}, rule {rule.id})"
         write_doc(path, doc)
     if newly:
         append_audit(root, LOCAL, "actor.revoked", {"actor": actor, "why": entry["why"]})

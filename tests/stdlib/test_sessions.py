@@ -344,3 +344,28 @@ def test_status_reports_git_settings_that_run_code(governed: Path) -> None:
     assert sessions.status(governed).git_settings == ["core.fsmonitor"]
     done = exo("status", cwd=governed)
     assert done.code == 0 and "WARNING: git settings here that run code or redirect git: core.fsmonitor" in done.out
+
+
+def test_a_lock_rule_this_exo_does_not_know_is_refused_never_described_as_another(governed: Path) -> None:
+    from exo.kernel._governance import lock_digest
+
+    lock = governed / ".exo/governance.lock.json"
+    doc = json.loads(lock.read_text())
+    budget = {"id": "small", "type": "budget", "max_files": 3, "description": "", "line": 1}
+    doc["rules"] = [*doc["rules"], {**budget, "id": "later", "type": "quorum"}]  # a newer exo's rule, self-hash kept
+    doc["sha256"] = lock_digest(doc)
+    lock.write_text(json.dumps(doc))
+    before = snapshot(governed)
+    started = exo("session-start", "--ticket-id", "T1", "--json", cwd=governed, env={"EXO_ACTOR": A})
+    assert started.code == 1 and "error[GOVERNANCE_STALE]" in started.err and "'later'" in started.err
+    assert "exo build-governance" in started.err and json.loads(started.out)["error"]["code"] == "GOVERNANCE_STALE"
+    assert snapshot(governed) == before  # refused before anything was written, no lease taken
+    typo = {
+        **doc,
+        "rules": [*doc["rules"][:-1], {**budget, "id": "later", "max_files": "3"}],
+    }  # a known type, bad value
+    typo["sha256"] = lock_digest(typo)
+    lock.write_text(json.dumps(typo))
+    assert (
+        "error[GOVERNANCE_STALE]" in exo("session-start", "--ticket-id", "T1", cwd=governed, env={"EXO_ACTOR": A}).err
+    )
