@@ -108,9 +108,19 @@ def test_the_lowest_allowed_versions_work(tmp_path: Path) -> None:
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     ]
-    served = run("exo-mcp", stdin="".join(json.dumps(r) + "\n" for r in request))
-    listing = [json.loads(line) for line in served.splitlines() if '"id":2' in line.replace(" ", "")]
-    assert listing and len(listing[0]["result"]["tools"]) == 12
+    # Like a real client, stdin stays open until the answer is in: at end of input the server
+    # stops, and a request still in flight then is not answered.
+    with subprocess.Popen(
+        ["exo-mcp"], cwd=repo, env=run_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as server:
+        assert server.stdin and server.stdout
+        server.stdin.write("".join(json.dumps(r) + "\n" for r in request))
+        server.stdin.flush()
+        answers = (json.loads(line) for line in server.stdout)
+        listing = next(a for a in answers if a.get("id") == 2)
+        server.stdin.close()
+        assert server.wait(timeout=60) == 0
+    assert len(listing["result"]["tools"]) == 12
 
     # The unit suites that lean hardest on the dependencies, on these versions.
     subprocess.run([bin_ / "pip", "install", "-q", "pytest>=8", "hypothesis>=6.100"], check=True, capture_output=True)
