@@ -105,7 +105,7 @@ def add(
         wanted.append(parsed[0].text())
     with file_lock(root, root / signing.ALLOWED_SIGNERS):
         current = listed(root)
-        if human or not any(p.startswith("human:") for s in current for p in s.principals):
+        if human or not any(authority.is_human(p) for s in current for p in s.principals):
             wanted.insert(0, key.line(HUMAN_NAMESPACES))
         if not wanted:
             raise InputError("nothing to add", code="INVALID_ARGUMENT", hint="exo keys add --broker (or --human, LINE)")
