@@ -13,11 +13,12 @@ import json
 import os
 import re
 import sys
+import time
 from datetime import UTC, datetime
 
 from exo.kernel import Action, Fence, StateError, check_action, load_governance
 from exo.kernel.canon import canonical, sha256_hex
-from exo.kernel.state import State, read_doc
+from exo.kernel.state import State, read_doc, write_doc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -220,6 +221,8 @@ def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO, *, har
             raise Denied(reason)
         return 0
     if event == "session-start":
+        if harness == "claude":
+            sandbox_seen(payload)
         context = _bootstrap(payload)
         json.dump({"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}, out)
         return 0
@@ -233,31 +236,73 @@ def claude(event: str, payload: dict[str, Any], out: TextIO, err: TextIO, *, har
         return 0
     if event == "session-end":
         return 0
+    if event == "config-change" and harness == "claude":
+        sandbox_seen(payload)
+        return 0
     raise Denied(f"unknown {'Codex' if harness == 'codex' else 'Claude Code'} hook event {event!r}")
 
 
 SANDBOX_NEEDS = ("sandbox-exec",) if sys.platform == "darwin" else ("bwrap", "socat")
+CLAUDE_LOCAL = ".claude/settings.local.json"  # machine-local settings, where a session's sandbox goes
+SANDBOX_WAIT = 10.0  # seconds a shell call waits for Claude Code to load a new session's sandbox
 
 
 def unsandboxed(payload: dict[str, Any]) -> str | None:
-    """Why a Bash call must be denied because Claude Code's sandbox cannot be in force, or None.
+    """Why a Bash call must be denied because the session's sandbox is not in force in Claude
+    Code, or None (also None when no sandbox was written for the session).
 
-    exo writes the session's sandbox into Claude Code's settings at session start, often while
-    Claude Code is already running; `failIfUnavailable` is only checked when Claude Code starts,
-    so without the sandbox's programs on PATH it would run every later command unsandboxed. The
-    cheap PATH scan comes first: a session is only read when something is missing."""
-    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
-    missing = [n for n in SANDBOX_NEEDS if not any(os.access(os.path.join(d, n), os.X_OK) for d in dirs)]
-    if not missing:
-        return None
+    exo writes the session's sandbox into Claude Code's local settings at session start, often
+    while Claude Code is already running. Claude Code applies the change only once it notices it
+    (a second or so later; then it runs the ConfigChange hook, which marks the sandbox seen), and
+    `failIfUnavailable` is only checked when it starts, so without the sandbox's programs on PATH
+    it would run every later command unsandboxed. Until the sandbox is seen, the call waits."""
     root = find_root(str(payload.get("cwd") or os.getcwd()))
     session = open_session(root) if root else None
-    if session is None or not os.path.exists(State(session.root).sandbox_settings(session.sid)):
+    kept = _kept_sandbox(session) if session else None
+    if session is None or kept is None:
         return None  # no sandbox was configured for this session: the fence and the shell reader decide
-    return (
-        f"this session's shell commands run in Claude Code's sandbox, which needs {' and '.join(missing)}"
-        " on PATH (Debian: apt install bubblewrap socat); install them and restart Claude Code"
-    )
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    missing = [n for n in SANDBOX_NEEDS if not any(os.access(os.path.join(d, n), os.X_OK) for d in dirs)]
+    if missing:
+        return (
+            f"this session's shell commands run in Claude Code's sandbox, which needs {' and '.join(missing)}"
+            " on PATH (Debian: apt install bubblewrap socat); install them and restart Claude Code"
+        )
+    deadline = time.monotonic() + SANDBOX_WAIT
+    while kept is not None and kept.get("seen") is not True:
+        if time.monotonic() > deadline:
+            return (
+                f"Claude Code did not load this session's sandbox within {SANDBOX_WAIT:.0f} s (a version"
+                " without the ConfigChange hook never says it did): restart Claude Code"
+            )
+        time.sleep(0.05)  # Claude Code notices the change meanwhile and runs the ConfigChange hook
+        kept = _kept_sandbox(session)
+    return None
+
+
+def sandbox_seen(payload: dict[str, Any]) -> None:
+    """Claude Code loaded its settings (it started, or noticed a change): if its local settings
+    hold exactly the sandbox exo wrote for the open session, that sandbox is now in force."""
+    root = find_root(str(payload.get("cwd") or os.getcwd()))
+    session = open_session(root) if root else None
+    kept = _kept_sandbox(session) if session else None
+    if session is None or kept is None or kept.get("seen") is True:
+        return
+    try:
+        with open(os.path.join(session.root, CLAUDE_LOCAL), "rb") as f:
+            loaded = f.read(1 << 20).hex()
+    except OSError:
+        return
+    if loaded == kept.get("after"):
+        write_doc(State(session.root).sandbox_settings(session.sid), {**kept, "seen": True})
+
+
+def _kept_sandbox(session: Session) -> dict[str, Any] | None:
+    """What session start recorded of the sandbox it wrote for Claude Code; None if none was."""
+    try:
+        return read_doc(State(session.root).sandbox_settings(session.sid), 1 << 21)
+    except StateError as exc:
+        raise Denied(f"the session's sandbox record cannot be read: {exc.message}") from exc
 
 
 # Cursor's preToolUse fires for every tool; its hook entry's matcher sends exo only these (the

@@ -37,6 +37,7 @@ CLAUDE_EVENTS = {
     "SessionStart": ("startup|resume|clear|compact", "hook claude session-start"),
     "Stop": (None, "hook claude stop"),
     "SessionEnd": (None, "hook claude session-end"),
+    "ConfigChange": ("local_settings", "hook claude config-change"),  # a session's sandbox took effect
 }
 # Cursor: (matcher, command, fails closed). preToolUse sees only the tools that write; a broken
 # hook on a gate blocks the call (`failClosed`), while context and reminders fail open.
@@ -287,10 +288,11 @@ def install_all(root: Path, harnesses: list[str] | None = None) -> InstallSummar
     written = write_adapters(root, chosen)
     lock = [init.governance.lock] if init.governance.changed else []
     broker, warnings = _broker_key()
+    denied, kept, unwritten = _keep_key_from_claude() if agent_hooks["claude"] and keys.broker() else ([], [], [])
     return InstallSummary(
-        changed=init.created + lock + hooks.changed + written.changed + broker,
-        unchanged=init.kept + hooks.unchanged + written.unchanged,
-        warnings=hooks.warnings + unresolved(exo_command()) + warnings,
+        changed=init.created + lock + hooks.changed + written.changed + broker + denied,
+        unchanged=init.kept + hooks.unchanged + written.unchanged + kept,
+        warnings=hooks.warnings + unresolved(exo_command()) + warnings + unwritten,
     )
 
 
@@ -302,6 +304,25 @@ def _broker_key() -> tuple[list[str], list[str]]:
     except ExoError as exc:
         return [], [f"no broker key, so session records go unsigned: {exc.message} ({exc.hint})"]
     return ([key.source] if created else []), []
+
+
+def claude_user_settings() -> Path:
+    """Claude Code's user settings, which apply in every project on this machine."""
+    return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "settings.json"
+
+
+def _keep_key_from_claude() -> tuple[list[str], list[str], list[str]]:
+    """Claude Code's user settings deny its file tools the broker key from the moment it starts
+    (rules written mid-run only take effect once it notices the change): (changed, unchanged, a
+    warning if the file could not be edited)."""
+    from .sandbox import keep_key_from_claude
+
+    path = claude_user_settings()
+    try:
+        changed = jsonfile.edit(path, keep_key_from_claude)
+    except StateError as exc:
+        return [], [], [f"Claude Code's file tools can read the broker key: {exc.message} ({exc.hint})"]
+    return ([str(path)], [], []) if changed else ([], [str(path)], [])
 
 
 def unresolved(exe: str) -> list[str]:

@@ -34,6 +34,7 @@ from exo.kernel.layout import EXO_DIR
 from exo.kernel.state import State, read_doc, remove, write_doc
 
 from . import keys
+from .hooks import CLAUDE_LOCAL
 from .runtime import OpenSession, fence_of
 
 MARKER = "EXO_SANDBOX"  # set in every sandboxed process: exo's friendly errors and hooks read it
@@ -109,8 +110,6 @@ def _readonly(root: Path, writes: Callable[[str], bool]) -> list[Path]:
 
 # --- Claude Code's own sandbox, compiled from the same fence
 
-CLAUDE_LOCAL = ".claude/settings.local.json"  # machine-local settings: absolute paths belong here
-
 
 def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
     """Claude Code's `sandbox` settings for the session: its Bash commands (and their children)
@@ -125,6 +124,19 @@ def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
         "autoAllowBashIfSandboxed": True,
         "filesystem": {"denyWrite": deny, "denyRead": ["/" + str(p) for p in hidden()]},
     }
+
+
+def keep_key_from_claude(doc: dict[str, Any]) -> None:
+    """Add to a Claude Code settings document the permission rules that keep its file tools (Read,
+    Grep, Glob, Edit) out of the broker key's directory. Those tools run in Claude Code's own
+    process, outside its sandbox, so the sandbox's `denyRead` does not reach them; these rules do,
+    in every permission mode. ValueError if the document's `permissions` is in another shape."""
+    permissions = doc.setdefault("permissions", {})
+    deny = permissions.setdefault("deny", []) if isinstance(permissions, dict) else None
+    if not isinstance(deny, list):
+        raise ValueError("permissions.deny is not a list")
+    rules = [f"{tool}(/{p}/**)" for p in hidden() for tool in ("Read", "Edit")]  # `//` is absolute
+    deny += [r for r in rules if r not in deny]
 
 
 def claude_enter(root: Path, session: OpenSession) -> bool:
@@ -142,6 +154,7 @@ def claude_enter(root: Path, session: OpenSession) -> bool:
 
     def enter(doc: dict[str, Any]) -> None:
         doc["sandbox"] = settings
+        keep_key_from_claude(doc)
 
     jsonfile.edit(path, enter)
     after = read_file(path) or b""

@@ -180,3 +180,44 @@ def test_without_the_sandbox_programs_the_shell_is_stopped(claude: Path, project
         assert "bwrap and socat" in said[step] and "rc=" not in said[step], said[step]
     assert subprocess.run(["git", "config", "--get-all", "core.fsmonitor"], cwd=root).returncode == 1
     assert (root / "src/ok.py").read_text() == "ok = True\n", said[3]
+
+
+def test_the_broker_key_is_out_of_reach_of_every_claude_code_tool(claude: Path, project: Path) -> None:
+    """The key that signs session records (SPEC §12). Claude Code's file tools run in its own
+    process, outside the sandbox: the permission rules `exo install` put in its user settings keep
+    them out before and during a session (even with --dangerously-skip-permissions); in a session
+    its shell is kept out by the sandbox."""
+    from exo.stdlib import keys
+
+    root = project
+    key = keys.broker()
+    assert key is not None  # `exo install` made it
+    private = Path(key.source)
+    neighbour = private.parent.parent / "neighbour.txt"  # what shows the same reads work elsewhere
+    neighbour.write_text("NOT A PRIVATE KEY\n")
+    reach: list[tuple[str, dict[str, Any]]] = [
+        ("Read", {"file_path": str(private)}),
+        ("Grep", {"pattern": "PRIVATE", "path": str(private.parent), "output_mode": "content"}),
+        ("Glob", {"pattern": "**/*", "path": str(private.parent)}),
+        ("Write", {"file_path": str(private), "content": "forged\n"}),
+    ]
+    shell = ("Bash", {"command": f"cat {private}; echo rc=$?"})
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("Read", {"file_path": str(neighbour)}),
+        shell,  # the residual: with no session open, the shell is not sandboxed (docs/security.md)
+        *reach,  # before the session
+        ("mcp__exo__session_start", {"ticket_id": "T1", "task": "reach for the broker key"}),
+        shell,  # at once: Claude Code has not loaded the session's sandbox yet, so the hook holds it
+        *reach,
+        ("mcp__exo__session_finish", {"summary": "the key stayed out of reach"}),
+    ]
+    secret = private.read_text()
+    standin = run_claude(claude, root, script, path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    said = [standin.result_text(step) for step in range(len(script))]
+    assert "NOT A PRIVATE KEY" in said[0] and "PRIVATE KEY" in said[1].replace("NOT A", ""), said[:2]
+    for step in (*range(2, 6), *range(7, 12)):
+        assert "PRIVATE KEY" not in said[step] and "id_ed25519" not in said[step].replace(str(private), ""), said[step]
+    assert "rc=1" in said[7], said[7]  # it ran, sandboxed
+    assert private.read_text() == secret
+    assert json.loads(said[12])["outcome"] == "finished", said[12]
+    assert not (root / ".claude/settings.local.json").exists()  # the session's sandbox leaves with it

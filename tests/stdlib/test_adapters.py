@@ -60,6 +60,37 @@ def test_install_sets_everything_up_idempotently_and_never_commits(git_repo: Pat
     assert git(git_repo, "rev-parse", "HEAD") == head
 
 
+def test_install_keeps_the_broker_key_from_claude_codes_file_tools(git_repo: Path) -> None:
+    """Claude Code's Read, Grep, Glob and Edit run outside its sandbox: `exo install` denies them
+    this machine's broker key in Claude Code's user settings, keeping what the user has there."""
+    from exo.stdlib import keys
+
+    user = Path.home() / ".claude/settings.json"
+    user.parent.mkdir()
+    user.write_text(json.dumps({"theme": "dark", "permissions": {"deny": ["Read(./.env)"]}}))
+    first = exo("install", "--json", cwd=git_repo)
+    assert first.code == 0, first.err
+    assert str(user) in json.loads(first.out)["changed"]
+    key = keys.broker()
+    assert key is not None
+    place = Path(key.source).parent
+    doc = json.loads(user.read_text())
+    assert doc["theme"] == "dark"
+    assert doc["permissions"]["deny"] == ["Read(./.env)", f"Read(/{place}/**)", f"Edit(/{place}/**)"]
+    assert str(user) in json.loads(exo("install", "--json", cwd=git_repo).out)["unchanged"]
+
+
+def test_install_with_unreadable_claude_user_settings_warns_and_touches_nothing(git_repo: Path) -> None:
+    user = Path.home() / ".claude/settings.json"
+    user.parent.mkdir()
+    user.write_text('{"permissions": {"deny": "Read(./.env)"}}')
+    done = exo("install", "--json", cwd=git_repo)
+    assert done.code == 0, done.err
+    warnings = json.loads(done.out)["warnings"]
+    assert any("Claude Code's file tools can read the broker key" in w for w in warnings), warnings
+    assert user.read_text() == '{"permissions": {"deny": "Read(./.env)"}}'
+
+
 def test_the_pre_commit_framework_manifest_names_real_hooks() -> None:
     manifest = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
     entries = {hook["id"]: hook["entry"] for hook in manifest}

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -363,7 +364,54 @@ def test_without_the_sandbox_programs_claude_code_shell_is_denied(
         assert all(name in reason for name in hooks.SANDBOX_NEEDS) and "restart Claude Code" in reason
     allowed(call("claude", "pre-tool-use", tool(root, "Write", {"file_path": str(root / "src/a.py")})))
     monkeypatch.setenv("PATH", _path_of(tmp_path / "full", hooks.SANDBOX_NEEDS))
+    assert call("claude", "config-change", config_change(root)) == (0, "", "")
     allowed(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))
+
+
+def config_change(root: Path) -> dict[str, Any]:
+    """What Claude Code sends when it notices its local settings changed (and applies them)."""
+    local = str(root / hooks.CLAUDE_LOCAL)
+    return {**base(root, "ConfigChange"), "source": "local_settings", "file_path": local}
+
+
+def test_a_shell_call_waits_until_claude_code_has_loaded_the_sessions_sandbox(
+    claude_sandboxed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code applies settings written mid-run about a second later, and says so with the
+    ConfigChange hook; a Bash call before that would run without the session's sandbox (reading
+    the broker key, writing .git/config), so it waits for the hook, and is denied if it never comes."""
+    root = claude_sandboxed
+    monkeypatch.setattr(hooks, "SANDBOX_WAIT", 0.3)
+    reason = denied(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))
+    assert "did not load this session's sandbox" in reason and "restart Claude Code" in reason
+    local = root / hooks.CLAUDE_LOCAL
+    written = local.read_bytes()
+    local.write_bytes(written.replace(b'"enabled": true', b'"enabled": false'))  # not the sandbox exo wrote
+    assert call("claude", "config-change", config_change(root)) == (0, "", "")
+    denied(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))
+    local.write_bytes(written)
+    monkeypatch.setattr(hooks, "SANDBOX_WAIT", 30.0)
+    late = threading.Timer(0.5, call, ("claude", "config-change", config_change(root)))
+    late.start()  # Claude Code notices the change while the call waits
+    allowed(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))
+    late.join()
+    allowed(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))  # seen stays seen
+
+
+def test_claude_code_started_after_the_session_loaded_its_sandbox_at_start(claude_sandboxed: Path) -> None:
+    root = claude_sandboxed
+    assert call("claude", "session-start", {**base(root, "SessionStart"), "source": "startup"})[0] == 0
+    allowed(call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"})))
+
+
+def test_a_damaged_sandbox_record_denies_the_shell(claude_sandboxed: Path) -> None:
+    root = claude_sandboxed
+    sid = State(root).read_pointer()
+    assert sid is not None
+    Path(State(root).sandbox_settings(sid)).write_text("{not json")
+    assert "sandbox record cannot be read" in denied(
+        call("claude", "pre-tool-use", tool(root, "Bash", {"command": "ls"}))
+    )
 
 
 def test_a_session_without_claude_sandbox_settings_is_not_held_to_them(
