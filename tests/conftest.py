@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +138,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         out.line()
         out.line(f"the test run changed this repository's own .git: {', '.join(changed)}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def ssh_agent(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A running ssh-agent holding the human's signing key: (its socket, the public key file)."""
+    key = tmp_path / "human_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "human", "-f", key], check=True)
+    sock = tmp_path / "agent" / "agent.sock"
+    sock.parent.mkdir()
+    daemon = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert daemon.poll() is None and time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True, capture_output=True)
+        key.unlink()  # from now on only the agent holds the private half
+        yield str(sock), key.with_suffix(".pub")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)

@@ -14,6 +14,7 @@ enforced by the agent hooks and at finish, not here (docs/security.md).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import secrets
@@ -52,6 +53,7 @@ class Plan:
     readonly: tuple[Path, ...]
     temp: Path
     hidden: tuple[Path, ...] = ()  # directories whose contents the sandbox cannot read (exo's keys)
+    shadowed: tuple[Path, ...] = ()  # sockets it cannot connect to (a key agent signs for anyone)
 
     def argv(self, bwrap: str, command: Sequence[str], cwd: Path) -> list[str]:
         """The bubblewrap command line running `command` in this sandbox."""
@@ -65,6 +67,8 @@ class Plan:
             args += ["--ro-bind", str(path), str(path)]
         for path in self.hidden:
             args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+        for path in self.shadowed:
+            args += ["--ro-bind", "/dev/null", str(path)]
         return [*args, "--chdir", str(cwd), "--", *command]
 
 
@@ -78,6 +82,16 @@ def plan(root: Path, session: OpenSession, temp: Path) -> Plan:
     writable = sorted({p for p in places if p is not None} | {common, own})
     shown = tuple(p for p in _readonly(root, writes) if _under_any(p, writable))
     return Plan(root, tuple(writable), shown, temp, hidden())
+
+
+KEY_AGENTS = ("SSH_AUTH_SOCK",)  # variables naming the socket of an agent that signs with the human's keys
+
+
+def key_agents(env: Mapping[str, str]) -> tuple[Path, ...]:
+    """The key agents' sockets `env` names (ssh-agent holds the human's git signing key: whoever
+    reaches it signs as the human)."""
+    found = (Path(env[name]) for name in KEY_AGENTS if env.get(name))
+    return tuple(p.resolve() for p in found if p.is_socket())
 
 
 def hidden() -> tuple[Path, ...]:
@@ -287,7 +301,13 @@ def run(
     kind = "none" if no_sandbox else "bubblewrap"
     with tempfile.TemporaryDirectory(prefix="exo-sandbox-") as tmp:
         temp = Path(tmp)
-        argv = list(command) if bwrap is None else plan(root, session, temp).argv(bwrap, command, Path.cwd())
+        if bwrap is None:
+            argv = list(command)
+        else:
+            sandbox = dataclasses.replace(plan(root, session, temp), shadowed=key_agents(env))
+            argv = sandbox.argv(bwrap, command, Path.cwd())
+            for name in KEY_AGENTS:
+                env.pop(name, None)
         event = "sandbox.skipped" if no_sandbox else "sandbox.started"
         append_audit(root, session.sid, event, {"by": actor, "command": Path(command[0]).name[:64]})
         env.update({MARKER: kind, "EXO_ACTOR": session.actor, "TMPDIR": tmp, "XDG_CACHE_HOME": f"{tmp}/.cache"})

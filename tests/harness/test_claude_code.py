@@ -221,3 +221,24 @@ def test_the_broker_key_is_out_of_reach_of_every_claude_code_tool(claude: Path, 
     assert private.read_text() == secret
     assert json.loads(said[12])["outcome"] == "finished", said[12]
     assert not (root / ".claude/settings.local.json").exists()  # the session's sandbox leaves with it
+
+
+def test_the_humans_ssh_agent_cannot_sign_from_claude_codes_sandboxed_shell(
+    claude: Path, project: Path, ssh_agent: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh-agent signs for whoever reaches its socket, as the human: in a session, Claude Code's
+    sandbox (as exo compiles it) keeps its shell from connecting, though the variable is there."""
+    root = project
+    sock, public = ssh_agent
+    monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+    (root / "src").mkdir(exist_ok=True)
+    (root / "src/data").write_text("approve T1\n")
+    sign = f"ssh-keygen -Y sign -n exo -f {public} src/data && echo signed; echo sock=$SSH_AUTH_SOCK"
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("mcp__exo__session_start", {"ticket_id": "T1", "task": "sign as the human"}),
+        ("Bash", {"command": sign}),
+    ]
+    standin = run_claude(claude, root, script, path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    said = standin.result_text(1)
+    assert f"sock={sock}" in said and "signed" not in said.split(), said
+    assert not (root / "src/data.sig").exists()

@@ -409,3 +409,19 @@ def test_the_broker_key_cannot_be_read_or_replaced_inside(agent: tuple[Path, str
     assert code != 0 and private.read_text() == secret
     outside = exo("run", "--no-sandbox", "--", "sh", "-c", f"cat {private} >&2", cwd=root)
     assert outside.code == 0 and "PRIVATE KEY" in outside.err  # the same read works outside
+
+
+def test_the_humans_ssh_agent_cannot_sign_from_inside(agent: tuple[Path, str], ssh_agent: tuple[str, Path]) -> None:
+    """A reachable ssh-agent signs for whoever asks: inside the sandbox the agent can reach
+    neither the socket SSH_AUTH_SOCK names nor the variable, so it cannot sign as the human."""
+    root, _ = agent
+    sock, public = ssh_agent
+    (root / "src/data").write_text("approve T1\n")
+    sign = f"ssh-keygen -Y sign -n exo -f {public} src/data && echo signed"
+    _, err = run(root, f'{sign} >&2; echo "sock=$SSH_AUTH_SOCK" >&2', SSH_AUTH_SOCK=sock)
+    assert "signed" not in err.split() and not (root / "src/data.sig").exists(), err
+    assert "sock=" in err.split(), err  # the variable is gone too
+    _, err = run(root, f"SSH_AUTH_SOCK={sock} {sign} >&2", SSH_AUTH_SOCK=sock)
+    assert "signed" not in err.split() and not (root / "src/data.sig").exists(), err
+    outside = exo("run", "--no-sandbox", "--", "sh", "-c", f"{sign} >&2", cwd=root, env={"SSH_AUTH_SOCK": sock})
+    assert outside.code == 0 and "signed" in outside.err.split()  # the same signature works outside
