@@ -26,7 +26,7 @@ from tests.conftest import exo, git, refusal
 
 EXE = install.exo_command()
 A = "agent:one"
-PWNED = "/tmp/exo-attack-pwned"  # what a command that got out would create (checked absent)
+PWNED = f"/tmp/exo-attack-pwned-{os.getpid()}"  # what a command that got out would create (checked absent)
 
 
 @pytest.fixture(scope="module")
@@ -96,27 +96,27 @@ def run(root: Path, command: str, **env: str) -> tuple[int, str]:
 # (id, command): each must leave everything trusted as it was.
 ATTACKS = [
     # git settings and files that run code on the human's next git command
-    ("config-append", "echo '[core] fsmonitor = touch /tmp/exo-attack-pwned' >> .git/config"),
-    ("config-fsmonitor", "git config core.fsmonitor 'touch /tmp/exo-attack-pwned'"),
+    ("config-append", f"echo '[core] fsmonitor = touch {PWNED}' >> .git/config"),
+    ("config-fsmonitor", f"git config core.fsmonitor 'touch {PWNED}'"),
     ("config-hookspath", "git config core.hooksPath /tmp"),
-    ("config-sshcommand", "git config core.sshCommand 'touch /tmp/exo-attack-pwned'"),
-    ("config-pager", "git config core.pager 'touch /tmp/exo-attack-pwned'"),
-    ("config-editor", "git config core.editor 'touch /tmp/exo-attack-pwned'"),
-    ("config-alias", "git config alias.st '!touch /tmp/exo-attack-pwned'"),
-    ("config-gpg", "git config gpg.program /tmp/exo-attack-pwned && git config commit.gpgsign true"),
-    ("config-filter", "git config filter.x.clean 'touch /tmp/exo-attack-pwned'"),
-    ("config-textconv", "git config diff.x.textconv 'touch /tmp/exo-attack-pwned'"),
+    ("config-sshcommand", f"git config core.sshCommand 'touch {PWNED}'"),
+    ("config-pager", f"git config core.pager 'touch {PWNED}'"),
+    ("config-editor", f"git config core.editor 'touch {PWNED}'"),
+    ("config-alias", f"git config alias.st '!touch {PWNED}'"),
+    ("config-gpg", f"git config gpg.program {PWNED} && git config commit.gpgsign true"),
+    ("config-filter", f"git config filter.x.clean 'touch {PWNED}'"),
+    ("config-textconv", f"git config diff.x.textconv 'touch {PWNED}'"),
     ("config-include", "git config include.path /tmp/evil.config"),
     ("config-attributes-file", "git config core.attributesFile /tmp/attrs"),
     ("config-excludes-file", "git config core.excludesFile /tmp/excludes"),
-    ("config-global", "git config --global core.fsmonitor 'touch /tmp/exo-attack-pwned'"),
+    ("config-global", f"git config --global core.fsmonitor 'touch {PWNED}'"),
     ("config-replace", "cp .git/config src/c && echo '[alias] x = !true' >> src/c && mv src/c .git/config"),
     ("config-rename-away", "mv .git/config .git/config.bak"),
     ("config-hardlink", "ln .git/config src/cfg && echo '[alias] x = !true' >> src/cfg"),
     ("config-symlink", "ln -s ../.git/config src/cfg && echo '[alias] x = !true' >> src/cfg"),
     ("config-python", "python3 -c \"open('.git/config', 'a').write('[alias]\\n x = !true\\n')\""),
     ("config-proc-root", "echo '[alias] x = !true' >> /proc/self/root$PWD/.git/config"),
-    ("hook-write", "printf '#!/bin/sh\\ntouch /tmp/exo-attack-pwned\\n' > .git/hooks/post-checkout"),
+    ("hook-write", f"printf '#!/bin/sh\\ntouch {PWNED}\\n' > .git/hooks/post-checkout"),
     ("hook-chmod", "chmod +x .git/hooks/pre-commit.sample 2>/dev/null; mv .git/hooks/pre-commit.sample .git/hooks/x"),
     ("hook-replace", "echo 'exit 0' > .git/hooks/pre-commit"),
     ("hook-delete", "rm -f .git/hooks/pre-commit .git/hooks/prepare-commit-msg"),
@@ -161,9 +161,9 @@ ATTACKS = [
     ("ci-new-workflow", "echo 'on: push' > .github/workflows/evil.yml"),
     ("gitattributes", "echo '* filter=x' > .gitattributes"),
     ("home-gitconfig", "echo '[core] fsmonitor = x' > $HOME/.gitconfig"),
-    ("home-bashrc", "echo 'touch /tmp/exo-attack-pwned' >> $HOME/.bashrc"),
+    ("home-bashrc", f"echo 'touch {PWNED}' >> $HOME/.bashrc"),
     ("home-ssh", "mkdir -p $HOME/.ssh && echo x > $HOME/.ssh/authorized_keys"),
-    ("tmp-host", "touch /tmp/exo-attack-pwned"),
+    ("tmp-host", f"touch {PWNED}"),
     # identity: human-only verbs and governance writes from inside the sandbox
     ("finish-as-human", "exo session-finish --actor human:boss --accept-drift ok"),
     ("unfreeze-as-human", "exo freeze --reason x; EXO_ACTOR=human:boss exo unfreeze"),
@@ -343,7 +343,7 @@ def test_a_settings_file_git_would_read_is_moved_aside_by_the_supervisor(agent: 
     root, sid = agent
     attack = (
         "mkdir -p src/evil && cp -r .git/objects .git/refs .git/HEAD src/evil/"
-        " && printf '[core]\\n\\tfsmonitor = touch /tmp/exo-attack-pwned\\n' > src/evil/config"
+        f" && printf '[core]\\n\\tfsmonitor = touch {PWNED}\\n' > src/evil/config"
         " && echo ../src/evil > .git/commondir && sleep 2.5"
     )
     code, err = run(root, attack)
