@@ -195,7 +195,7 @@ def measure(root: Path, session: OpenSession, gov: Governance, fence: Fence, bud
     ignored = sorted(
         path
         for path in git.paths_z(root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard")
-        if _written_since(root / path, started)
+        if path not in own and _written_since(root / path, started)
     )
     violations = [v for p in files if (v := _judge(root, gov, fence, session.actor, p, strict=True))]
     # Ignored files are build output by declaration: only protected or constitution-denied ones count.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 from functools import partial
 from pathlib import Path
@@ -289,11 +290,40 @@ def install_all(root: Path, harnesses: list[str] | None = None) -> InstallSummar
     lock = [init.governance.lock] if init.governance.changed else []
     broker, warnings = _broker_key()
     denied, kept, unwritten = _keep_key_from_claude() if agent_hooks["claude"] and keys.broker() else ([], [], [])
+    based, same, unbased = _claude_baseline(root) if agent_hooks["claude"] else ([], [], [])
     return InstallSummary(
-        changed=init.created + lock + hooks.changed + written.changed + broker + denied,
-        unchanged=init.kept + hooks.unchanged + written.unchanged + kept,
-        warnings=hooks.warnings + unresolved(exo_command()) + warnings + unwritten,
+        changed=init.created + lock + hooks.changed + written.changed + broker + denied + based,
+        unchanged=init.kept + hooks.unchanged + written.unchanged + kept + same,
+        warnings=hooks.warnings + unresolved(exo_command()) + warnings + unwritten + unbased,
     )
+
+
+def _claude_baseline(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """Claude Code's sandbox between sessions, in its local settings (kept out of git through
+    `.git/info/exclude`: it names this machine's paths): (changed, unchanged, a warning)."""
+    from . import runtime, sandbox
+    from .adapters import MCP_CONFIGS
+    from .hooks import CLAUDE_LOCAL, SANDBOX_NEEDS
+
+    missing = " and ".join(name for name in SANDBOX_NEEDS if shutil.which(name) is None)
+    if missing:
+        return [], [], [f"Claude Code's shell runs unsandboxed between sessions: install {missing}, then exo install"]
+    if runtime.current(root) is not None:
+        return [], [], ["Claude Code's sandbox between sessions is written only while no session is open"]
+    baseline = sandbox.claude_baseline(root, MCP_CONFIGS["claude"][1])
+
+    def put(doc: dict[str, Any]) -> None:
+        doc["sandbox"] = baseline
+
+    changed: list[str] = []
+    unchanged: list[str] = []
+    (changed if jsonfile.edit(root / CLAUDE_LOCAL, put) else unchanged).append(CLAUDE_LOCAL)
+    exclude = git.common_dir(root) / "info" / "exclude"
+    lines = (read_file(exclude) or b"").decode(errors="replace").splitlines()
+    if f"/{CLAUDE_LOCAL}" not in lines:
+        atomic_write(exclude, "\n".join([*lines, f"/{CLAUDE_LOCAL}"]).encode() + b"\n")
+        changed.append(str(exclude))
+    return changed, unchanged, []
 
 
 def _broker_key() -> tuple[list[str], list[str]]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import Action, InputError, StateError, check_action, load_governance
+from exo.kernel import Action, Fence, InputError, StateError, check_action, load_governance
 from exo.kernel.fs import atomic_write, git_common_dir, read_file, worktree_git_dir
 from exo.kernel.layout import EXO_DIR
 from exo.kernel.state import State, read_doc, remove, write_doc
@@ -129,13 +129,31 @@ def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
     """Claude Code's `sandbox` settings for the session: its Bash commands (and their children)
     run under bubblewrap or Seatbelt, unable to write what exo's own sandbox keeps read-only;
     never without it (`failIfUnavailable`, no unsandboxed escape hatch)."""
+    return _claude_sandbox(root, _writer(root, session), auto_allow=True)
+
+
+def claude_baseline(root: Path, actor: str) -> dict[str, object]:
+    """Claude Code's `sandbox` settings between sessions (`exo install` writes them): its shell
+    cannot read the broker key, nor write what no agent session ever may (git's settings and
+    hooks, exo's state, protected paths); other writes are the hooks' to decide, as before, and
+    the user's permission prompts stay as they were. `actor` is whom Claude Code's MCP server acts
+    for: its tier decides, as in a session."""
+    gov = load_governance(root)
+    anywhere = Fence.from_globs(["**"])
+    prepare(root)
+    return _claude_sandbox(
+        root, lambda rel: check_action(gov, anywhere, Action(actor, "write", rel)).allowed, auto_allow=False
+    )
+
+
+def _claude_sandbox(root: Path, writes: Callable[[str], bool], *, auto_allow: bool) -> dict[str, object]:
     root = root.resolve()
-    deny = ["/" + str(p) for p in _readonly(root, _writer(root, session))]  # `//` is an absolute path to Claude Code
+    deny = ["/" + str(p) for p in _readonly(root, writes)]  # `//` is an absolute path to Claude Code
     return {
         "enabled": True,
         "failIfUnavailable": True,
         "allowUnsandboxedCommands": False,
-        "autoAllowBashIfSandboxed": True,
+        "autoAllowBashIfSandboxed": auto_allow,
         "filesystem": {"denyWrite": deny, "denyRead": ["/" + str(p) for p in hidden()]},
     }
 

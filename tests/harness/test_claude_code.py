@@ -95,6 +95,7 @@ def test_claude_code_works_inside_the_fence_and_is_stopped_outside_it(claude: Pa
         ("mcp__exo__session_finish", {"summary": "an in-fence file, through the real harness"}),
     ]
     readme = (root / "README.md").read_text()
+    between = (root / ".claude/settings.local.json").read_bytes()  # the sandbox between sessions
     standin = run_claude(claude, root, script, path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     said = [standin.result_text(step) for step in range(len(script))]
     assert json.loads(said[0])["lease"]["holder"] == "agent:claude-code"  # .mcp.json's EXO_ACTOR, expanded
@@ -111,7 +112,7 @@ def test_claude_code_works_inside_the_fence_and_is_stopped_outside_it(claude: Pa
     assert "could not lock config file" in said[10], said[10]
     assert "wrote" in said[11] and (root / "src/pkg/y.py").exists(), said[11]  # in the fence, it works
     assert json.loads(said[12])["outcome"] == "finished", said[12]
-    assert not (root / ".claude/settings.local.json").exists()  # the session's sandbox is gone with it
+    assert (root / ".claude/settings.local.json").read_bytes() == between  # the session's sandbox is gone with it
     assert sessions.status(root).current is None
     assert exo("doctor", cwd=root).code == 0
     assert not Path(PWNED).exists()
@@ -167,6 +168,7 @@ def test_without_the_sandbox_programs_the_shell_is_stopped(claude: Path, project
     """Without bwrap and socat Claude Code would fall back to running commands unsandboxed when
     exo writes the sandbox mid-run (at MCP session_start): exo's hook then denies every Bash call."""
     root = project
+    (root / ".claude/settings.local.json").unlink()  # `exo install` on a machine without them writes none
     script: list[tuple[str, dict[str, Any]]] = [
         ("mcp__exo__session_start", {"ticket_id": "T1", "task": "no sandbox programs here"}),
         ("Bash", {"command": "sh -c \"$(printf 'git conf%s core.fsmonitor x' ig)\"; echo rc=$?"}),
@@ -185,8 +187,8 @@ def test_without_the_sandbox_programs_the_shell_is_stopped(claude: Path, project
 def test_the_broker_key_is_out_of_reach_of_every_claude_code_tool(claude: Path, project: Path) -> None:
     """The key that signs session records (SPEC §12). Claude Code's file tools run in its own
     process, outside the sandbox: the permission rules `exo install` put in its user settings keep
-    them out before and during a session (even with --dangerously-skip-permissions); in a session
-    its shell is kept out by the sandbox."""
+    them out before and during a session (even with --dangerously-skip-permissions); its shell is
+    kept out by the sandbox, between sessions by the one `exo install` wrote."""
     from exo.stdlib import keys
 
     root = project
@@ -204,23 +206,24 @@ def test_the_broker_key_is_out_of_reach_of_every_claude_code_tool(claude: Path, 
     shell = ("Bash", {"command": f"cat {private}; echo rc=$?"})
     script: list[tuple[str, dict[str, Any]]] = [
         ("Read", {"file_path": str(neighbour)}),
-        shell,  # the residual: with no session open, the shell is not sandboxed (docs/security.md)
-        *reach,  # before the session
+        shell,  # before the session
+        *reach,
         ("mcp__exo__session_start", {"ticket_id": "T1", "task": "reach for the broker key"}),
         shell,  # at once: Claude Code has not loaded the session's sandbox yet, so the hook holds it
         *reach,
         ("mcp__exo__session_finish", {"summary": "the key stayed out of reach"}),
     ]
     secret = private.read_text()
+    between = (root / ".claude/settings.local.json").read_bytes()
     standin = run_claude(claude, root, script, path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     said = [standin.result_text(step) for step in range(len(script))]
-    assert "NOT A PRIVATE KEY" in said[0] and "PRIVATE KEY" in said[1].replace("NOT A", ""), said[:2]
-    for step in (*range(2, 6), *range(7, 12)):
+    assert "NOT A PRIVATE KEY" in said[0], said[0]
+    for step in (*range(1, 6), *range(7, 12)):
         assert "PRIVATE KEY" not in said[step] and "id_ed25519" not in said[step].replace(str(private), ""), said[step]
-    assert "rc=1" in said[7], said[7]  # it ran, sandboxed
+    assert "rc=1" in said[1] and "rc=1" in said[7], said  # they ran, sandboxed
     assert private.read_text() == secret
     assert json.loads(said[12])["outcome"] == "finished", said[12]
-    assert not (root / ".claude/settings.local.json").exists()  # the session's sandbox leaves with it
+    assert (root / ".claude/settings.local.json").read_bytes() == between  # the session's sandbox leaves with it
 
 
 def test_the_humans_ssh_agent_cannot_sign_from_claude_codes_sandboxed_shell(
@@ -242,3 +245,22 @@ def test_the_humans_ssh_agent_cannot_sign_from_claude_codes_sandboxed_shell(
     said = standin.result_text(1)
     assert f"sock={sock}" in said and "signed" not in said.split(), said
     assert not (root / "src/data.sig").exists()
+
+
+def test_between_sessions_claude_codes_shell_cannot_touch_what_exo_trusts(claude: Path, project: Path) -> None:
+    """No session is open: the hooks refuse every write they can see, and the sandbox `exo install`
+    wrote stops what they cannot (writes hidden from the shell reader, to `.exo/` and git's config); the
+    rest of the worktree stays the shell's, as without exo."""
+    root = project
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("Bash", {"command": "sh -c \"$(printf 'git conf%s core.fsmonitor x' ig)\"; echo rc=$?"}),
+        ("Bash", {"command": "sh -c \"$(printf 'echo x >> .e%s/config.yaml' xo)\"; echo rc=$?"}),
+        ("Bash", {"command": "sh -c \"$(printf 'echo x > no%s.txt' tes)\"; echo rc=$?"}),
+    ]
+    config = (root / ".exo/config.yaml").read_text()
+    standin = run_claude(claude, root, script, path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    said = [standin.result_text(step) for step in range(len(script))]
+    assert "could not lock config file" in said[0], said[0]
+    assert subprocess.run(["git", "config", "--get-all", "core.fsmonitor"], cwd=root).returncode == 1
+    assert "Read-only file system" in said[1] and (root / ".exo/config.yaml").read_text() == config, said[1]
+    assert "rc=0" in said[2] and (root / "notes.txt").exists(), said[2]

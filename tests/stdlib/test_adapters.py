@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from exo.stdlib.adapters import BEGIN, END, write_adapters
@@ -89,6 +90,55 @@ def test_install_with_unreadable_claude_user_settings_warns_and_touches_nothing(
     warnings = json.loads(done.out)["warnings"]
     assert any("Claude Code's file tools can read the broker key" in w for w in warnings), warnings
     assert user.read_text() == '{"permissions": {"deny": "Read(./.env)"}}'
+
+
+def test_install_sandboxes_claude_codes_shell_between_sessions(git_repo: Path) -> None:
+    """The sandbox `exo install` writes for Claude Code when no session is open: the broker key
+    unreadable, exo's state and git's settings unwritable, the rest of the worktree as before,
+    permission prompts unchanged; kept out of git, since it names this machine's paths."""
+    from exo.stdlib import keys
+
+    first = exo("install", "--json", cwd=git_repo)
+    assert first.code == 0, first.err
+    assert ".claude/settings.local.json" in json.loads(first.out)["changed"]
+    sandbox = json.loads((git_repo / ".claude/settings.local.json").read_text())["sandbox"]
+    assert sandbox["enabled"] and sandbox["failIfUnavailable"] and not sandbox["allowUnsandboxedCommands"]
+    assert sandbox["autoAllowBashIfSandboxed"] is False
+    key = keys.broker()
+    assert key is not None and sandbox["filesystem"]["denyRead"] == [f"/{Path(key.source).parent}"]
+    root = git_repo.resolve()
+    denied = set(sandbox["filesystem"]["denyWrite"])
+    assert {f"/{root}/.exo", f"/{root}/.git/config", f"/{root}/.git/hooks", f"/{root}/.claude"} <= denied
+    assert f"/{root}/README.md" not in denied and f"/{root}" not in denied
+    assert git(git_repo, "status", "--porcelain", "--ignored", "--", ".claude/settings.local.json").startswith("!!")
+    assert ".claude/settings.local.json" in json.loads(exo("install", "--json", cwd=git_repo).out)["unchanged"]
+    assert (git_repo / ".git/info/exclude").read_text().count("/.claude/settings.local.json") == 1
+    from exo.stdlib import install, sessions, tickets
+
+    tickets.create(git_repo, "human:h@example.com", title="t", scope=["src/**"], ticket_id="T9")
+    sessions.start(git_repo, "agent:one", ticket_id="T9")
+    during = (git_repo / ".claude/settings.local.json").read_bytes()  # the session's sandbox
+    summary = install.install_all(git_repo, ["claude"])
+    assert any("only while no session is open" in w for w in summary.warnings), summary.warnings
+    assert (git_repo / ".claude/settings.local.json").read_bytes() == during
+    from exo.stdlib import closeout
+
+    assert closeout.finish(git_repo, "agent:one", summary="x").outcome == "finished"  # exo's write is not drift
+    assert json.loads((git_repo / ".claude/settings.local.json").read_text())["sandbox"] == sandbox
+
+
+def test_install_without_the_sandbox_programs_warns_and_writes_no_sandbox(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code refuses to start with a sandbox it cannot run (`failIfUnavailable`): without
+    bubblewrap and socat, install writes none and says what is missing."""
+    from exo.stdlib import hooks, install
+
+    monkeypatch.setattr(install.shutil, "which", lambda name: None)
+    summary = install.install_all(git_repo, ["claude"])
+    needs = hooks.SANDBOX_NEEDS[0]
+    assert any("unsandboxed between sessions" in w and needs in w for w in summary.warnings), summary.warnings
+    assert not (git_repo / ".claude/settings.local.json").exists()
 
 
 def test_the_pre_commit_framework_manifest_names_real_hooks() -> None:
