@@ -29,6 +29,7 @@ from exo.kernel import (
     ids,
     inspect_lock,
     load_governance,
+    release_lock,
     renew_lock,
     seal_audit,
 )
@@ -153,15 +154,21 @@ def start(
         ticket = tickets.read(root, ticket_id or _claimed(root, actor, at))
         _startable(root, ticket)
         pinned = _pinned(root, ticket, gov, config)  # before the lease: a lock it cannot read takes none
-        lease = _lease_for(root, ticket, actor, config, at)
+        lease, fresh = _lease_for(root, ticket, actor, config, at)
         for dead in runtime.all_open(root):
             if dead.ticket_id == ticket.id and dead.lease.lease_id != lease.lease_id:
                 recovered += abandon(root, dead, f"ticket {ticket.id} was taken over by {actor}", at)
                 abandoned.append(dead.sid)
         session = _open(root, ticket, actor, task, base, lease, gov.lock_sha256, pinned, at)
         session.exo_writes = {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in recovered}
-        runtime.bind(root, session)
-        sandbox.claude_enter(root, session)
+        try:
+            runtime.bind(root, session)
+            sandbox.claude_enter(root, session)
+        except BaseException:  # no session after all: nothing bound, and no lease this start took
+            runtime.close(root, session)
+            if fresh:
+                release_lock(root, lease)
+            raise
         append_audit(
             root,
             session.sid,
@@ -307,7 +314,8 @@ def _startable(root: Path, ticket: tickets.Ticket) -> None:
         raise GovernanceError(f"ticket {ticket.id} waits on {', '.join(waiting)}", code="TICKET_BLOCKED")
 
 
-def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, at: datetime) -> Lease:
+def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, at: datetime) -> tuple[Lease, bool]:
+    """The lease to work under, and whether it was taken now (else it is the one `exo next` took)."""
     stored = inspect_lock(root, ticket.id)
     if stored is not None and stored.live(at):
         if stored.holder != actor:
@@ -319,8 +327,8 @@ def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, a
                 f"ticket {ticket.id} already has open session {busy[0].sid} in {busy[0].worktree}",
                 code="SESSION_OPEN",
             )
-        return stored  # the lease `exo next` took
-    return acquire_lock(root, ticket.id, actor, config.lease_ttl_seconds, now=at)
+        return stored, False
+    return acquire_lock(root, ticket.id, actor, config.lease_ttl_seconds, now=at), True
 
 
 def _pinned(root: Path, ticket: tickets.Ticket, gov: Governance, config: Config) -> tuple[list[str], int, Budget]:

@@ -369,3 +369,30 @@ def test_a_lock_rule_this_exo_does_not_know_is_refused_never_described_as_anothe
     assert (
         "error[GOVERNANCE_STALE]" in exo("session-start", "--ticket-id", "T1", cwd=governed, env={"EXO_ACTOR": A}).err
     )
+
+
+def test_a_start_that_fails_after_the_lease_leaves_no_session_and_no_lease_of_its_own(governed: Path) -> None:
+    """Claude Code's local settings in a shape exo will not edit: start fails once it holds the
+    lease (writing the session's sandbox is its last step), and then undoes itself: no open
+    session, and the lease it took released; a lease `exo next` took stays the actor's."""
+    from exo.kernel import inspect_lock
+    from exo.stdlib import install
+
+    install.install(governed, git_hooks=False, claude=True, cursor=False, exe="exo")
+    local = governed / ".claude/settings.local.json"
+    local.write_text('{"permissions": {"deny": "Read(./.env)"}}\n')
+    for claimed in (False, True):
+        if claimed:
+            dispatch.next_ticket(governed, A)
+        with pytest.raises(ExoError) as raised:
+            sessions.start(governed, A, ticket_id="T1")
+        assert raised.value.code == "IO_ERROR" and "settings.local.json" in raised.value.message
+        assert sessions.status(governed).current is None
+        held = inspect_lock(governed, "T1")
+        if claimed:
+            assert held is not None and held.holder == A and held.live(datetime.now(UTC))
+        else:
+            assert held is None or not held.live(datetime.now(UTC))
+    assert local.read_text() == '{"permissions": {"deny": "Read(./.env)"}}\n'
+    local.unlink()
+    assert sessions.start(governed, A, ticket_id="T1").session.ticket_id == "T1"  # fixed by hand, it starts
