@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mcp import StdioServerParameters
 
 from exo.stdlib.closeout import Refusal, Refused
 from exo.stdlib.scaffold import init_repo
@@ -160,3 +161,9 @@ def ssh_agent(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+def mcp_stdio(root: Path, actor: str) -> StdioServerParameters:
+    """exo-mcp as a harness starts it: a subprocess over stdio in `root`, acting for `actor`."""
+    server = str(Path(sys.executable).parent / "exo-mcp")
+    return StdioServerParameters(command=server, args=[], cwd=str(root), env={**os.environ, "EXO_ACTOR": actor})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +9,10 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
 from exo.stdlib import tickets
+from tests.conftest import mcp_stdio
 
 SERVER = str(Path(sys.executable).parent / "exo-mcp")
 
@@ -22,10 +22,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def params(root: Path, actor: str) -> StdioServerParameters:
-    return StdioServerParameters(command=SERVER, args=[], cwd=str(root), env={**os.environ, "EXO_ACTOR": actor})
-
-
 def structured(result: Any) -> dict[str, Any]:
     assert not result.is_error, result.content
     return result.structured_content  # type: ignore[no-any-return]
@@ -33,7 +29,7 @@ def structured(result: Any) -> dict[str, Any]:
 
 @pytest.mark.anyio
 async def test_a_session_over_stdio(governed: Path) -> None:
-    async with Client(params(governed, "agent:stdio")) as client:
+    async with Client(mcp_stdio(governed, "agent:stdio")) as client:
         claimed = structured(await client.call_tool("next", {}))
         assert claimed["ticket"]["id"] == "T1" and claimed["lease"]["holder"] == "agent:stdio"
         started = structured(await client.call_tool("session_start", {"task": "over stdio"}))
@@ -56,7 +52,7 @@ async def test_two_servers_for_two_actors_race_for_one_ticket(exo_repo: Path) ->
     outcomes: dict[str, Any] = {}
 
     async def agent(actor: str, ready: anyio.Event, go: anyio.Event) -> None:
-        async with Client(params(exo_repo, actor)) as client:
+        async with Client(mcp_stdio(exo_repo, actor)) as client:
             await client.list_tools()  # fully started before the race
             ready.set()
             await go.wait()
@@ -81,7 +77,7 @@ async def test_two_servers_for_two_actors_race_for_one_ticket(exo_repo: Path) ->
 async def test_the_server_says_its_version(governed: Path) -> None:
     from exo import __version__
 
-    async with Client(params(governed, "agent:stdio")) as client:
+    async with Client(mcp_stdio(governed, "agent:stdio")) as client:
         assert client.server_info.name == "exo" and client.server_info.version == __version__
 
 

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from exo.mcp_server import build
 from exo.stdlib import governance
 from exo.stdlib.doctor import diagnose
-from tests.conftest import exo, git
+from tests.conftest import exo, git, mcp_stdio
 from tests.stdlib.test_doctor import commit, fresh_clone, write
 from tests.stdlib.test_signatures import H, list_keys
 
@@ -43,7 +42,7 @@ def approving(keyed: Path) -> Path:
 
 
 async def call(root: Path, name: str, args: dict[str, Any]) -> Any:
-    async with Client(build(root, A), raise_exceptions=True) as client:
+    async with Client(mcp_stdio(root, A)) as client:
         return await client.call_tool(name, args)
 
 

@@ -16,14 +16,13 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
 from exo.kernel.state import State
 from exo.stdlib import install, runtime, sessions, tickets
-from tests.conftest import git
+from tests.conftest import git, mcp_stdio
 
 EXE = str(Path(sys.executable).parent / "exo")
-MCP = str(Path(sys.executable).parent / "exo-mcp")
 A = "agent:one"
 TIMEOUT = 60  # a hang is a failure; no reader may block on a planted file
 
@@ -230,8 +229,7 @@ async def test_the_mcp_server_answers_every_damaged_state_file(open_session: Pat
     """One server across every kind of damage: each call is a result or a coded tool error, and the
     server stays up for the next call."""
     root = open_session
-    params = StdioServerParameters(command=MCP, args=[], cwd=str(root), env={**os.environ, "EXO_ACTOR": A})
-    async with Client(params) as client:
+    async with Client(mcp_stdio(root, A)) as client:
         for kind in sorted(KINDS):
             planted = Planted(FILES[name](root), kind)
             for tool, args in (("status", {}), ("check", {"paths": ["src/a.py"]}), ("session_heartbeat", {})):

@@ -11,9 +11,8 @@ import pytest
 from mcp import Client
 
 from exo.kernel.state import State
-from exo.mcp_server import build
 from exo.stdlib import closeout, governance, sessions
-from tests.conftest import exo, refusal
+from tests.conftest import exo, mcp_stdio, refusal
 from tests.stdlib.test_agent_hooks import call, denied, tool
 from tests.stdlib.test_doctor import commit, write
 
@@ -68,7 +67,7 @@ async def test_fence_violations_past_the_budget_revoke_until_a_human_restores(bu
     refused = exo("session-start", "--ticket-id", "T2", cwd=budgeted, env={"EXO_ACTOR": A})
     assert refused.code == 1 and "ACTOR_REVOKED" in refused.err and "exo restore agent:one" in refused.err
     assert exo("next", cwd=budgeted, env={"EXO_ACTOR": A}).code == 1
-    async with Client(build(budgeted, A), raise_exceptions=True) as client:
+    async with Client(mcp_stdio(budgeted, A)) as client:
         via_mcp = await client.call_tool("session_start", {"ticket_id": "T2"})
         assert via_mcp.is_error and "ACTOR_REVOKED" in via_mcp.content[0].text
         shown = (await client.call_tool("status", {})).structured_content

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from exo.mcp_server import build
 from exo.stdlib import closeout, governance, install, sessions, tickets
-from tests.conftest import exo, git, refusal
+from tests.conftest import exo, git, mcp_stdio, refusal
 from tests.stdlib.test_agent_hooks import allowed, call, denied, tool
 from tests.stdlib.test_doctor import EXE, commit, write
 
@@ -52,7 +51,7 @@ def tiered(governed: Path) -> Path:
 
 
 async def mcp_check(root: Path, actor: str, path: str) -> Any:
-    async with Client(build(root, actor), raise_exceptions=True) as client:
+    async with Client(mcp_stdio(root, actor)) as client:
         return (await client.call_tool("check", {"paths": [path]})).structured_content
 
 
