@@ -64,6 +64,9 @@ CODES: dict[str, Code] = {
         1, "create the key (`exo keys create`) and list it in .exo/allowed_signers (`exo keys add`)"
     ),
     "SIGNING_FAILED": Code(1, "check the key named above (`ssh-add -l` if ssh-agent holds it) and retry"),
+    "REMOTE_UNREACHABLE": Code(
+        3, "check the network and `git remote -v`; claims never fall back to this machine's store"
+    ),
     "IO_ERROR": Code(3, "check permissions and free disk space, then retry"),
     "INTERNAL": Code(3, "this is a bug in exo: please report it with the command you ran"),
 }

@@ -1,0 +1,133 @@
+"""Claims on the git remote (SPEC §8): the lease store behind `refs/exo/claims/<ticket>`.
+
+A ticket's claim is a ref on a remote every machine shares, pointing at a linear chain of small
+commits; each commit's tree holds one file, `lease.json`, the lease as the kernel's `Lease` model
+writes it. A swap is one push, `--force-with-lease=<ref>:<tip it read>` (an empty tip: the ref must
+not exist yet), of a commit whose parent is that tip. The server checks the old value under its
+ref lock, so of several machines pushing from the same tip exactly one wins, and the others are
+told so and read again. Nothing here commits a claim file to a branch and rebases: with that,
+everyone wins (`tests/stdlib/test_claims.py` keeps the demonstration).
+
+Tips this clone has read are kept under `refs/exo/seen/<remote>/` (so their objects stay). An
+unreachable remote is REMOTE_UNREACHABLE, never a silent fallback to the local store.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from exo.kernel import Lease, LockError, StateError, ids
+
+from . import git
+
+CLAIMS = "refs/exo/claims/"
+SEEN = "refs/exo/seen/"
+LEASE_FILE = "lease.json"
+_REMOTE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "exo",
+    "GIT_AUTHOR_EMAIL": "claims@exo.invalid",
+    "GIT_COMMITTER_NAME": "exo",
+    "GIT_COMMITTER_EMAIL": "claims@exo.invalid",
+}
+
+
+def unreachable(remote: str, detail: str) -> StateError:
+    return StateError(
+        f"the claims remote {remote!r} cannot be reached: {detail.strip() or 'git failed'}",
+        code="REMOTE_UNREACHABLE",
+    )
+
+
+class RemoteLeaseStore:
+    """Leases as refs on the git remote `remote`, swapped by compare-and-swap pushes."""
+
+    def __init__(self, root: str | Path, remote: str) -> None:
+        if not _REMOTE_RE.fullmatch(remote):
+            raise StateError(f"{remote!r} is not a git remote name exo accepts", code="INVALID_ARGUMENT")
+        self.root = Path(root).absolute()
+        self.remote = remote
+        if not git.run(self.root, "config", "--get", f"remote.{remote}.url", check=False):
+            raise StateError(
+                f"this repository has no git remote {remote!r}",
+                code="INVALID_ARGUMENT",
+                hint=f"add it with `git remote add {remote} URL`, or set the claims store in .exo/config.yaml",
+            )
+        self._tips: dict[str, tuple[str, Lease]] = {}  # ticket -> (the remote tip read, its lease)
+
+    def read(self, ticket_id: str) -> Lease | None:
+        ids.ticket_id(ticket_id)
+        tip = self._remote_tip(ticket_id)
+        if tip is None:
+            self._tips.pop(ticket_id, None)
+            return None
+        known = self._tips.get(ticket_id)
+        if known is not None and known[0] == tip:
+            return known[1]
+        self._fetch(ticket_id, tip)
+        raw = git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
+        try:
+            lease = Lease.model_validate_json(raw)
+        except ValidationError as exc:
+            raise LockError(f"the claim {CLAIMS}{ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT") from exc
+        if lease.ticket_id != ticket_id:
+            raise LockError(f"the claim {CLAIMS}{ticket_id} names ticket {lease.ticket_id}", code="LOCK_CORRUPT")
+        self._tips[ticket_id] = (tip, lease)
+        return lease
+
+    def swap(self, ticket_id: str, expected: Lease | None, new: Lease) -> bool:
+        ids.ticket_id(ticket_id)
+        known = self._tips.get(ticket_id)
+        if expected is None:
+            old = ""
+        elif known is not None and known[1] == expected:
+            old = known[0]
+        else:
+            if self.read(ticket_id) != expected:
+                return False
+            old = self._tips[ticket_id][0]
+        commit = self._commit(ticket_id, new, old)
+        ref = CLAIMS + ticket_id
+        lease_on = f"--force-with-lease={ref}:{old}"  # the server swaps only from the tip read
+        code, out, err = git.attempt(
+            self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f"{commit}:{ref}"
+        )  # no pre-push hook: the ref is exo's own
+        if code == 0:
+            self._tips[ticket_id] = (commit, new)
+            return True
+        if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
+            self._tips.pop(ticket_id, None)  # another machine moved it: read it again
+            return False
+        raise unreachable(self.remote, err.decode(errors="replace"))
+
+    def _remote_tip(self, ticket_id: str) -> str | None:
+        ref = CLAIMS + ticket_id
+        code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, ref)
+        if code != 0:
+            raise unreachable(self.remote, err.decode(errors="replace"))
+        for line in out.decode(errors="replace").splitlines():
+            oid, _, name = line.partition("\t")
+            if name == ref and re.fullmatch(r"[0-9a-f]{40,64}", oid):
+                return oid
+        return None
+
+    def _fetch(self, ticket_id: str, tip: str) -> None:
+        """Bring the tip's objects here (kept under refs/exo/seen/); a tip already here is enough."""
+        if git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] == 0:
+            return
+        refspec = f"+{CLAIMS}{ticket_id}:{SEEN}{self.remote}/{ticket_id}"
+        code, _, err = git.attempt(self.root, "fetch", "-q", "--no-tags", "--no-write-fetch-head", self.remote, refspec)
+        if code != 0 and git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] != 0:
+            raise unreachable(self.remote, err.decode(errors="replace"))
+
+    def _commit(self, ticket_id: str, lease: Lease, parent: str) -> str:
+        """A claim commit holding `lease`, on top of `parent` (none for the first)."""
+        body = lease.model_dump_json(indent=2).encode() + b"\n"
+        blob = git.run_bytes(self.root, "hash-object", "-w", "--stdin", data=body).decode().strip()
+        tree = git.run_bytes(self.root, "mktree", data=f"100644 blob {blob}\t{LEASE_FILE}\n".encode()).decode().strip()
+        message = f"exo claim {ticket_id}: {lease.state} by {lease.holder}, epoch {lease.epoch}"
+        args = ["commit-tree", tree, "-m", message, *(["-p", parent] if parent else [])]
+        return git.run(self.root, *args, env=_IDENTITY)

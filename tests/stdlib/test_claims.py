@@ -1,0 +1,163 @@
+"""Claims on the git remote: the lease contract holds for the local and the remote store alike;
+across clones of one remote, one holder at a time, epochs that only grow, stale holders refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from exo.kernel import ExoError, LeaseStore, LocalLeaseStore, acquire_lock, inspect_lock, release_lock, renew_lock
+from exo.stdlib.claims import CLAIMS, RemoteLeaseStore
+from tests.conftest import git
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+Machine = Callable[[], tuple[Path, LeaseStore]]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def code_of(call: Callable[[], object]) -> str:
+    with pytest.raises(ExoError) as caught:
+        call()
+    return caught.value.code
+
+
+@pytest.fixture
+def git_remote(tmp_path: Path) -> Path:
+    """A bare repository every clone shares, as a forge's would be."""
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    return bare
+
+
+def machine(base: Path, name: str, remote: Path) -> Path:
+    """A clone on its own machine: its own git directory, the shared remote as `origin`."""
+    root = base / name
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    git(root, "remote", "add", "origin", str(remote))
+    return root
+
+
+@pytest.fixture(params=["local", "remote"])
+def machines(request: pytest.FixtureRequest, tmp_path: Path, git_remote: Path) -> Machine:
+    """Each call is a contender: for the local store, one clone's worktrees (all it can share); for
+    the remote store, a clone of its own."""
+    made: list[Path] = []
+
+    def contender() -> tuple[Path, LeaseStore]:
+        if request.param == "local":
+            root = made[0] if made else machine(tmp_path, "only", git_remote)
+            made.append(root)
+            return root, LocalLeaseStore(root)
+        root = machine(tmp_path, f"m{len(made)}", git_remote)
+        made.append(root)
+        return root, RemoteLeaseStore(root, "origin")
+
+    return contender
+
+
+def test_one_live_holder_and_epochs_that_only_grow(machines: Machine) -> None:
+    (a, sa), (b, sb) = machines(), machines()
+    first = acquire_lock(a, "T1", "agent:a", 60, now=at(0), store=sa)
+    assert (first.epoch, first.holder, first.state) == (1, "agent:a", "held")
+    assert code_of(lambda: acquire_lock(b, "T1", "agent:b", 60, now=at(30), store=sb)) == "LOCK_HELD"
+    assert release_lock(a, first, store=sa).state == "released"
+    assert release_lock(a, first, store=sa).state == "released"  # idempotent for its holder
+    second = acquire_lock(b, "T1", "agent:b", 60, now=at(31), store=sb)
+    assert second.epoch == 2
+    assert code_of(lambda: renew_lock(a, first, now=at(32), store=sa)) == "LOCK_LOST"
+    assert code_of(lambda: release_lock(a, first, store=sa)) == "LOCK_LOST"
+    assert inspect_lock(a, "T1", store=sa) == second == inspect_lock(b, "T1", store=sb)
+
+
+def test_renew_extends_and_an_expired_lease_is_taken_over(machines: Machine) -> None:
+    (a, sa), (b, sb) = machines(), machines()
+    lease = acquire_lock(a, "T1", "agent:a", 60, now=at(0), store=sa)
+    renewed = renew_lock(a, lease, now=at(50), store=sa)
+    assert renewed.expires_at == at(110) and renewed.renewals == 1 and renewed.epoch == 1
+    taken = acquire_lock(b, "T1", "agent:b", 60, now=at(111), store=sb)
+    assert (taken.epoch, taken.holder) == (2, "agent:b")
+    assert code_of(lambda: renew_lock(a, renewed, now=at(112), store=sa)) == "LOCK_LOST"
+
+
+def test_the_remote_keeps_one_linear_chain_per_ticket(tmp_path: Path, git_remote: Path) -> None:
+    root = machine(tmp_path, "m", git_remote)
+    store = RemoteLeaseStore(root, "origin")
+    lease = acquire_lock(root, "T1", "agent:a", 60, now=at(0), store=store)
+    lease = renew_lock(root, lease, now=at(10), store=store)
+    release_lock(root, lease, store=store)
+    parents = [line[1:].split() for line in git(git_remote, "log", "--format=x%P", CLAIMS + "T1").splitlines()]
+    assert [len(p) for p in parents] == [1, 1, 0]  # grant, renew, release: one chain, first commit a root
+    shown = json.loads(git(git_remote, "show", f"{CLAIMS}T1:lease.json"))
+    assert (shown["holder"], shown["epoch"], shown["state"], shown["renewals"]) == ("agent:a", 1, "released", 1)
+
+
+RACER = """
+import sys
+from exo.kernel import ExoError, acquire_lock
+from exo.stdlib.claims import RemoteLeaseStore
+root = sys.argv[1]
+sys.stdin.readline()  # start together
+try:
+    lease = acquire_lock(root, "T1", "agent:" + sys.argv[2], 600, store=RemoteLeaseStore(root, "origin"))
+    print("won", lease.epoch)
+except ExoError as exc:
+    print(exc.code)
+"""
+
+
+def test_clones_racing_for_one_ticket_have_exactly_one_winner(tmp_path: Path, git_remote: Path) -> None:
+    count = int(os.environ.get("EXO_RACERS", "8"))
+    roots = [machine(tmp_path, f"m{i}", git_remote) for i in range(count)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(root), f"r{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, root in enumerate(roots)
+    ]
+    outcomes = [racer.communicate("go\n", timeout=300) for racer in racers]
+    said = sorted(out.strip() for out, _ in outcomes)
+    assert said.count("won 1") == 1 and said.count("LOCK_HELD") == count - 1, (said, [err for _, err in outcomes])
+
+
+def test_an_unreachable_remote_is_a_coded_error_never_the_local_store(tmp_path: Path) -> None:
+    root = machine(tmp_path, "m", tmp_path / "gone.git")
+    store = RemoteLeaseStore(root, "origin")
+    assert code_of(lambda: acquire_lock(root, "T1", "agent:a", 60, store=store)) == "REMOTE_UNREACHABLE"
+    assert code_of(lambda: inspect_lock(root, "T1", store=store)) == "REMOTE_UNREACHABLE"
+    assert LocalLeaseStore(root).read("T1") is None
+
+
+@pytest.mark.parametrize("name", ["-x", "--upload-pack=touch /tmp/exo-pwned", "a b", "", "missing"])
+def test_a_remote_name_that_is_no_configured_remote_is_refused_before_git_runs(tmp_path: Path, name: str) -> None:
+    root = machine(tmp_path, "m", tmp_path / "remote.git")
+    assert code_of(lambda: RemoteLeaseStore(root, name)) == "INVALID_ARGUMENT"
+
+
+def test_a_corrupt_claim_is_reported_not_overwritten(tmp_path: Path, git_remote: Path) -> None:
+    root = machine(tmp_path, "m", git_remote)
+
+    def fed(data: str, *args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, input=data, check=True, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    blob = fed("not a lease\n", "hash-object", "-w", "--stdin")
+    tree = fed(f"100644 blob {blob}\tlease.json\n", "mktree")
+    commit = git(root, "commit-tree", tree, "-m", "junk")
+    git(root, "push", "-q", "origin", f"{commit}:{CLAIMS}T1")
+    store = RemoteLeaseStore(root, "origin")
+    assert code_of(lambda: acquire_lock(root, "T1", "agent:a", 60, store=store)) == "LOCK_CORRUPT"
+    assert git(git_remote, "rev-parse", CLAIMS + "T1") == commit
