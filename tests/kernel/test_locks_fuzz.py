@@ -12,12 +12,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from exo.kernel import ExoError, Lease, acquire_lock, inspect_lock, release_lock, renew_lock
+from exo.kernel import ExoError, Lease, LeaseStore, acquire_lock, inspect_lock, release_lock, renew_lock
 from tests.conftest import STRESS
 
 pytestmark = pytest.mark.heavy
 TTL = 60
-HOLDERS = st.sampled_from(["agent:a", "agent:b", "agent:c"])
+HOLDER_NAMES = ("agent:a", "agent:b", "agent:c")
+HOLDERS = st.sampled_from(HOLDER_NAMES)
 
 
 class LeaseMachine(RuleBasedStateMachine):
@@ -33,6 +34,10 @@ class LeaseMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def where(self, holder: str) -> tuple[Path, LeaseStore | None]:
+        """The clone `holder` works in and the store it uses (here: one clone, the local store)."""
+        return self.dir, None
+
     def live(self) -> bool:
         return self.current is not None and self.current.state == "held" and self.current.expires_at > self.now
 
@@ -42,12 +47,13 @@ class LeaseMachine(RuleBasedStateMachine):
 
     @rule(holder=HOLDERS)
     def acquire(self, holder: str) -> None:
+        root, store = self.where(holder)
         if self.live():
             with pytest.raises(ExoError) as caught:
-                acquire_lock(self.dir, "T", holder, TTL, now=self.now)
+                acquire_lock(root, "T", holder, TTL, now=self.now, store=store)
             assert caught.value.code == "LOCK_HELD"
             return
-        lease = acquire_lock(self.dir, "T", holder, TTL, now=self.now)
+        lease = acquire_lock(root, "T", holder, TTL, now=self.now, store=store)
         expected_epoch = (self.current.epoch if self.current else 0) + 1
         assert lease.epoch == expected_epoch and lease.holder == holder
         self.current = lease
@@ -59,14 +65,15 @@ class LeaseMachine(RuleBasedStateMachine):
         if not self.granted:
             return
         lease = self.granted[pick % len(self.granted)]
+        root, store = self.where(lease.holder)
         valid = self.current is not None and lease.lease_id == self.current.lease_id and self.live()
         if valid:
-            renewed = renew_lock(self.dir, lease, now=self.now)
+            renewed = renew_lock(root, lease, now=self.now, store=store)
             assert renewed.expires_at == self.now + timedelta(seconds=TTL)
             self.current = renewed
         else:
             with pytest.raises(ExoError) as caught:
-                renew_lock(self.dir, lease, now=self.now)
+                renew_lock(root, lease, now=self.now, store=store)
             assert caught.value.code == "LOCK_LOST"
 
     @rule(pick=st.integers(min_value=0, max_value=50))
@@ -74,17 +81,20 @@ class LeaseMachine(RuleBasedStateMachine):
         if not self.granted:
             return
         lease = self.granted[pick % len(self.granted)]
+        root, store = self.where(lease.holder)
         if self.current is not None and lease.lease_id == self.current.lease_id:
-            self.current = release_lock(self.dir, lease)
+            self.current = release_lock(root, lease, store=store)
             assert self.current.state == "released"
         else:
             with pytest.raises(ExoError) as caught:
-                release_lock(self.dir, lease)
+                release_lock(root, lease, store=store)
             assert caught.value.code == "LOCK_LOST"
 
     @invariant()
     def store_matches_model(self) -> None:
-        assert inspect_lock(self.dir, "T") == self.current
+        for holder in HOLDER_NAMES:  # what every contender reads
+            root, store = self.where(holder)
+            assert inspect_lock(root, "T", store=store) == self.current
 
     @invariant()
     def epochs_strictly_increase(self) -> None:

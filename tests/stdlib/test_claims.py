@@ -35,7 +35,7 @@ def code_of(call: Callable[[], object]) -> str:
 def git_remote(tmp_path: Path) -> Path:
     """A bare repository every clone shares, as a forge's would be."""
     bare = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
     return bare
 
 
@@ -106,9 +106,11 @@ import sys
 from exo.kernel import ExoError, acquire_lock
 from exo.stdlib.claims import RemoteLeaseStore
 root = sys.argv[1]
+store = RemoteLeaseStore(root, "origin")
+print("ready", flush=True)
 sys.stdin.readline()  # start together
 try:
-    lease = acquire_lock(root, "T1", "agent:" + sys.argv[2], 600, store=RemoteLeaseStore(root, "origin"))
+    lease = acquire_lock(root, "T1", "agent:" + sys.argv[2], 600, store=store)
     print("won", lease.epoch)
 except ExoError as exc:
     print(exc.code)
@@ -128,7 +130,13 @@ def test_clones_racing_for_one_ticket_have_exactly_one_winner(tmp_path: Path, gi
         )
         for i, root in enumerate(roots)
     ]
-    outcomes = [racer.communicate("go\n", timeout=300) for racer in racers]
+    for racer in racers:
+        assert racer.stdout and racer.stdout.readline() == "ready\n"
+    for racer in racers:  # every racer is waiting: let them all go at once
+        assert racer.stdin
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+    outcomes = [racer.communicate(timeout=300) for racer in racers]
     said = sorted(out.strip() for out, _ in outcomes)
     assert said.count("won 1") == 1 and said.count("LOCK_HELD") == count - 1, (said, [err for _, err in outcomes])
 
@@ -161,3 +169,50 @@ def test_a_corrupt_claim_is_reported_not_overwritten(tmp_path: Path, git_remote:
     store = RemoteLeaseStore(root, "origin")
     assert code_of(lambda: acquire_lock(root, "T1", "agent:a", 60, store=store)) == "LOCK_CORRUPT"
     assert git(git_remote, "rev-parse", CLAIMS + "T1") == commit
+
+
+def test_a_swap_from_a_stale_read_is_refused_however_late_it_is_pushed(tmp_path: Path, git_remote: Path) -> None:
+    """The compare is against the tip this machine read, not the one git push sees when it runs:
+    another machine's claim in between makes the swap fail, never overwrites it."""
+    a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
+    sa, sb = RemoteLeaseStore(a, "origin"), RemoteLeaseStore(b, "origin")
+    assert sa.read("T1") is None
+    theirs = acquire_lock(b, "T1", "agent:b", 60, now=at(0), store=sb)
+    mine = theirs.model_copy(update={"holder": "agent:a", "lease_id": "a" * 16})
+    assert sa.swap("T1", None, mine) is False  # it read "no claim"; there is one now
+    assert inspect_lock(b, "T1", store=sb) == theirs
+    seen = sa.read("T1")
+    renewed = renew_lock(b, theirs, now=at(10), store=sb)
+    assert seen is not None and sa.swap("T1", seen, mine) is False  # it read the grant; a renewal since
+    assert inspect_lock(a, "T1", store=sa) == renewed
+
+
+def test_the_design_avoided_a_claim_file_pulled_and_rebased_lets_everyone_win(tmp_path: Path, git_remote: Path) -> None:
+    """The negative control (SPEC §8: never implement claims this way). Each agent checks that no
+    claim file exists, commits its own, and on a rejected push pulls with rebase and pushes again:
+    the rebase succeeds, so every agent lands its claim and believes it won."""
+    seed = machine(tmp_path, "seed", git_remote)
+    (seed / "README.md").write_text("x\n")
+    git(seed, "add", "README.md")
+    git(seed, "commit", "-qm", "start")
+    git(seed, "push", "-q", "origin", "main")
+    agents = []
+    for name in ("a", "b", "c"):
+        root = tmp_path / name
+        subprocess.run(["git", "clone", "-q", str(git_remote), str(root)], check=True)
+        agents.append(root)
+    for root in agents:  # all look before any writes: nobody has claimed T1
+        assert not list((root / "claims").glob("T1*"))
+        (root / "claims").mkdir()
+        (root / "claims" / f"T1.{root.name}").write_text(root.name + "\n")
+        git(root, "add", "claims")
+        git(root, "commit", "-qm", f"claim T1 for {root.name}")
+    won = []
+    for root in agents:
+        if subprocess.run(["git", "push", "-q", "origin", "main"], cwd=root, capture_output=True).returncode != 0:
+            git(root, "pull", "-q", "--rebase", "origin", "main")
+            git(root, "push", "-q", "origin", "main")
+        won.append(root.name)
+    assert won == ["a", "b", "c"]  # three winners of one ticket
+    git(seed, "pull", "-q", "origin", "main")
+    assert sorted(p.name for p in (seed / "claims").iterdir()) == ["T1.a", "T1.b", "T1.c"]
