@@ -1,0 +1,116 @@
+"""Claim figures (SPEC §10): an uncontended claim through a local bare remote, and a round of N
+clones racing for one ticket, each beside the local store's figure measured in the same run.
+
+Usage: python bench/claims.py [--runs N] [--racers N]
+Prints figures; asserts nothing (the budget is compared in the output, not enforced by tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+
+RACER = """
+import sys, time
+from exo.kernel import ExoError, acquire_lock
+from exo.stdlib.claims import RemoteLeaseStore
+store = RemoteLeaseStore(sys.argv[1], "origin")
+print("ready", flush=True)
+sys.stdin.readline()
+start = time.perf_counter()
+try:
+    acquire_lock(sys.argv[1], "RACE", "agent:" + sys.argv[2], 600, store=store)
+    outcome = "won"
+except ExoError as exc:
+    outcome = exc.code
+print(outcome, time.perf_counter() - start, flush=True)
+"""
+
+
+def clone(base: Path, name: str, remote: Path) -> Path:
+    root = base / name
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "remote", "add", "origin", str(remote)], cwd=root, check=True)
+    return root
+
+
+def claim_ms(root: Path, runs: int, *, remote: bool) -> float:
+    """Median time of acquire + release of a fresh ticket, in process (the store's own cost)."""
+    from exo.kernel import LocalLeaseStore, acquire_lock, release_lock
+    from exo.stdlib.claims import RemoteLeaseStore
+
+    times = []
+    for i in range(runs):
+        store = RemoteLeaseStore(root, "origin") if remote else LocalLeaseStore(root)
+        start = time.perf_counter()
+        lease = acquire_lock(root, f"B{i}", "agent:bench", 600, store=store)
+        times.append(time.perf_counter() - start)
+        release_lock(root, lease, store=store)
+    return statistics.median(times) * 1000
+
+
+def race(base: Path, remote: Path, racers: int) -> tuple[float, int]:
+    """One round: every clone claims the same ticket at once. (slowest contender's seconds, winners)"""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(clone(base, f"r{i}", remote)), f"r{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(racers)
+    ]
+    for proc in procs:
+        assert proc.stdout and proc.stdout.readline() == "ready\n"
+    for proc in procs:
+        assert proc.stdin
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = [proc.communicate(timeout=600)[0].split() for proc in procs]
+    return max(float(seconds) for _, seconds in results), sum(outcome == "won" for outcome, _ in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--racers", type=int, default=16)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="exo-bench-claims-"))
+    try:
+        remote = base / "remote.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+        root = clone(base, "one", remote)
+        floor = statistics.median(_time([sys.executable, "-c", "pass"]) for _ in range(args.runs)) * 1000
+        local = claim_ms(root, args.runs, remote=False)
+        uncontended = claim_ms(root, args.runs, remote=True)
+        slowest, winners = race(base, remote, args.racers)
+        _common.report(
+            {
+                "python_c_pass_ms": round(floor, 2),
+                "local_claim_ms": round(local, 2),
+                "remote_claim_uncontended_ms": round(uncontended, 2),
+                f"remote_round_{args.racers}_way_slowest_s": round(slowest, 3),
+                f"remote_round_{args.racers}_way_winners": winners,
+            },
+            "budgets: remote_claim_uncontended_ms <= 500 (SPEC §10: 0.5 s per uncontended claim); winners == 1",
+        )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _time(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
