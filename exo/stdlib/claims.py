@@ -15,6 +15,7 @@ unreachable remote is REMOTE_UNREACHABLE, never a silent fallback to the local s
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -26,6 +27,8 @@ from . import git
 CLAIMS = "refs/exo/claims/"
 SEEN = "refs/exo/seen/"
 LEASE_FILE = "lease.json"
+ATTEMPTS = 3  # tries of a remote operation whose connection failed
+BACKOFF = 0.2  # seconds before the second try, twice that before the third
 _REMOTE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "exo",
@@ -92,21 +95,36 @@ class RemoteLeaseStore:
         commit = self._commit(ticket_id, new, old)
         ref = CLAIMS + ticket_id
         lease_on = f"--force-with-lease={ref}:{old}"  # the server swaps only from the tip read
-        code, out, err = git.attempt(
-            self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f"{commit}:{ref}"
-        )  # no pre-push hook: the ref is exo's own
-        if code == 0:
-            self._tips[ticket_id] = (commit, new)
-            return True
-        if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
-            self._tips.pop(ticket_id, None)  # another machine moved it: read it again
-            return False
+        for attempt in range(ATTEMPTS):
+            code, out, err = git.attempt(
+                self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f"{commit}:{ref}"
+            )  # no pre-push hook: the ref is exo's own
+            if code == 0:
+                self._tips[ticket_id] = (commit, new)
+                return True
+            if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
+                self._tips.pop(ticket_id, None)  # another machine moved it: read it again
+                return False
+            # The connection failed, perhaps after the server took the push: the tip tells.
+            time.sleep(BACKOFF * (attempt + 1))
+            tip = self._remote_tip(ticket_id)
+            if tip == commit:
+                self._tips[ticket_id] = (commit, new)
+                return True
+            if tip != (old or None):
+                self._tips.pop(ticket_id, None)
+                return False
         raise unreachable(self.remote, err.decode(errors="replace"))
 
     def _remote_tip(self, ticket_id: str) -> str | None:
         ref = CLAIMS + ticket_id
-        code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, ref)
-        if code != 0:
+        for attempt in range(ATTEMPTS):  # a reset connection is worth another try; a dead remote is not
+            code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, ref)
+            if code == 0:
+                break
+            if attempt + 1 < ATTEMPTS:
+                time.sleep(BACKOFF * (attempt + 1))
+        else:
             raise unreachable(self.remote, err.decode(errors="replace"))
         for line in out.decode(errors="replace").splitlines():
             oid, _, name = line.partition("\t")
