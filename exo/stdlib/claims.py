@@ -63,14 +63,23 @@ class RemoteLeaseStore:
 
     def read(self, ticket_id: str) -> Lease | None:
         ids.ticket_id(ticket_id)
-        tip = self._remote_tip(ticket_id)
+        tip = self._remote_tips(CLAIMS + ticket_id).get(ticket_id)
         if tip is None:
             self._tips.pop(ticket_id, None)
             return None
+        self._fetch(f"{CLAIMS}{ticket_id}", [tip])
+        return self._lease_at(ticket_id, tip)
+
+    def all(self) -> list[Lease]:
+        """Every claim on the remote, in ticket order (one listing, one fetch for what is new here)."""
+        tips = self._remote_tips(CLAIMS + "*")
+        self._fetch(CLAIMS + "*", list(tips.values()))
+        return [self._lease_at(ticket_id, tips[ticket_id]) for ticket_id in sorted(tips)]
+
+    def _lease_at(self, ticket_id: str, tip: str) -> Lease:
         known = self._tips.get(ticket_id)
         if known is not None and known[0] == tip:
             return known[1]
-        self._fetch(ticket_id, tip)
         raw = git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
         try:
             lease = Lease.model_validate_json(raw)
@@ -107,7 +116,7 @@ class RemoteLeaseStore:
                 return False
             # The connection failed, perhaps after the server took the push: the tip tells.
             time.sleep(BACKOFF * (attempt + 1))
-            tip = self._remote_tip(ticket_id)
+            tip = self._remote_tips(ref).get(ticket_id)
             if tip == commit:
                 self._tips[ticket_id] = (commit, new)
                 return True
@@ -116,29 +125,33 @@ class RemoteLeaseStore:
                 return False
         raise unreachable(self.remote, err.decode(errors="replace"))
 
-    def _remote_tip(self, ticket_id: str) -> str | None:
-        ref = CLAIMS + ticket_id
+    def _remote_tips(self, pattern: str) -> dict[str, str]:
+        """{ticket: tip} of the claim refs on the remote matching `pattern` (one ref, or CLAIMS + "*");
+        refs not named for a ticket are left alone."""
         for attempt in range(ATTEMPTS):  # a reset connection is worth another try; a dead remote is not
-            code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, ref)
+            code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, pattern)
             if code == 0:
                 break
             if attempt + 1 < ATTEMPTS:
                 time.sleep(BACKOFF * (attempt + 1))
         else:
             raise unreachable(self.remote, err.decode(errors="replace"))
+        tips = {}
         for line in out.decode(errors="replace").splitlines():
             oid, _, name = line.partition("\t")
-            if name == ref and re.fullmatch(r"[0-9a-f]{40,64}", oid):
-                return oid
-        return None
+            ticket_id = name.removeprefix(CLAIMS)
+            if name.startswith(CLAIMS) and ids.ID_RE.fullmatch(ticket_id) and re.fullmatch(r"[0-9a-f]{40,64}", oid):
+                tips[ticket_id] = oid
+        return tips
 
-    def _fetch(self, ticket_id: str, tip: str) -> None:
-        """Bring the tip's objects here (kept under refs/exo/seen/); a tip already here is enough."""
-        if git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] == 0:
+    def _fetch(self, refs: str, tips: list[str]) -> None:
+        """Bring the tips' objects here (kept under refs/exo/seen/); tips already here need nothing."""
+        missing = [tip for tip in tips if git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] != 0]
+        if not missing:
             return
-        refspec = f"+{CLAIMS}{ticket_id}:{SEEN}{self.remote}/{ticket_id}"
+        refspec = f"+{refs}:{SEEN}{self.remote}/{refs.removeprefix(CLAIMS)}"
         code, _, err = git.attempt(self.root, "fetch", "-q", "--no-tags", "--no-write-fetch-head", self.remote, refspec)
-        if code != 0 and git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] != 0:
+        if code != 0 and any(git.attempt(self.root, "cat-file", "-e", f"{t}^{{commit}}")[0] != 0 for t in missing):
             raise unreachable(self.remote, err.decode(errors="replace"))
 
     def _commit(self, ticket_id: str, lease: Lease, parent: str) -> str:

@@ -216,3 +216,17 @@ def test_the_design_avoided_a_claim_file_pulled_and_rebased_lets_everyone_win(tm
     assert won == ["a", "b", "c"]  # three winners of one ticket
     git(seed, "pull", "-q", "origin", "main")
     assert sorted(p.name for p in (seed / "claims").iterdir()) == ["T1.a", "T1.b", "T1.c"]
+
+
+def test_every_clone_lists_every_claim_on_the_remote(tmp_path: Path, git_remote: Path) -> None:
+    a, b, c = (machine(tmp_path, name, git_remote) for name in ("a", "b", "c"))
+    acquire_lock(a, "T2", "agent:a", 60, store=RemoteLeaseStore(a, "origin"))
+    taken = acquire_lock(b, "T1", "agent:b", 60, store=RemoteLeaseStore(b, "origin"))
+    release_lock(b, taken, store=RemoteLeaseStore(b, "origin"))
+    tip = git(git_remote, "rev-parse", CLAIMS + "T2")
+    for junk in ("9lives", "nested/T3"):  # refs no ticket could be named for are left alone
+        git(a, "push", "-q", "origin", f"{tip}:{CLAIMS}{junk}")
+    listed = RemoteLeaseStore(c, "origin").all()
+    expected = [("T1", "agent:b", "released"), ("T2", "agent:a", "held")]
+    assert [(x.ticket_id, x.holder, x.state) for x in listed] == expected
+    assert RemoteLeaseStore(tmp_path / "a", "origin").all() == listed  # the clone that has them already
