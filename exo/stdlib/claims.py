@@ -20,9 +20,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from exo.kernel import Lease, LockError, StateError, ids
+from exo.kernel import Lease, LocalLeaseStore, LockError, StateError, ids
+from exo.kernel.fs import atomic_write, file_lock
 
 from . import git
+from .config import Config, load_config
 
 CLAIMS = "refs/exo/claims/"
 SEEN = "refs/exo/seen/"
@@ -45,10 +47,18 @@ def unreachable(remote: str, detail: str) -> StateError:
     )
 
 
+def lease_store(root: Path, config: Config | None = None) -> LocalLeaseStore | RemoteLeaseStore:
+    """The store `.exo/config.yaml` names for this repository's claims. The remote one keeps a copy
+    of every lease it reads or writes in the local store's place, which the hooks read (so they
+    stay fast and offline); only broker operations refresh it."""
+    claims = (config or load_config(root)).claims
+    return LocalLeaseStore(root) if claims.store == "local" else RemoteLeaseStore(root, claims.remote, mirror=True)
+
+
 class RemoteLeaseStore:
     """Leases as refs on the git remote `remote`, swapped by compare-and-swap pushes."""
 
-    def __init__(self, root: str | Path, remote: str) -> None:
+    def __init__(self, root: str | Path, remote: str, *, mirror: bool = False) -> None:
         if not _REMOTE_RE.fullmatch(remote):
             raise StateError(f"{remote!r} is not a git remote name exo accepts", code="INVALID_ARGUMENT")
         self.root = Path(root).absolute()
@@ -60,6 +70,7 @@ class RemoteLeaseStore:
                 hint=f"add it with `git remote add {remote} URL`, or set the claims store in .exo/config.yaml",
             )
         self._tips: dict[str, tuple[str, Lease]] = {}  # ticket -> (the remote tip read, its lease)
+        self._mirror = LocalLeaseStore(self.root) if mirror else None
 
     def read(self, ticket_id: str) -> Lease | None:
         ids.ticket_id(ticket_id)
@@ -87,8 +98,16 @@ class RemoteLeaseStore:
             raise LockError(f"the claim {CLAIMS}{ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT") from exc
         if lease.ticket_id != ticket_id:
             raise LockError(f"the claim {CLAIMS}{ticket_id} names ticket {lease.ticket_id}", code="LOCK_CORRUPT")
-        self._tips[ticket_id] = (tip, lease)
+        self._learned(tip, lease)
         return lease
+
+    def _learned(self, tip: str, lease: Lease) -> None:
+        """Remember the tip a lease came from, and copy the lease where the hooks read it."""
+        self._tips[lease.ticket_id] = (tip, lease)
+        if self._mirror is not None:
+            path = self._mirror.path(lease.ticket_id)
+            with file_lock(self._mirror.root, path):
+                atomic_write(path, lease.model_dump_json(indent=2).encode() + b"\n")
 
     def swap(self, ticket_id: str, expected: Lease | None, new: Lease) -> bool:
         ids.ticket_id(ticket_id)
@@ -109,7 +128,7 @@ class RemoteLeaseStore:
                 self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f"{commit}:{ref}"
             )  # no pre-push hook: the ref is exo's own
             if code == 0:
-                self._tips[ticket_id] = (commit, new)
+                self._learned(commit, new)
                 return True
             if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
                 self._tips.pop(ticket_id, None)  # another machine moved it: read it again
@@ -118,7 +137,7 @@ class RemoteLeaseStore:
             time.sleep(BACKOFF * (attempt + 1))
             tip = self._remote_tips(ref).get(ticket_id)
             if tip == commit:
-                self._tips[ticket_id] = (commit, new)
+                self._learned(commit, new)
                 return True
             if tip != (old or None):
                 self._tips.pop(ticket_id, None)

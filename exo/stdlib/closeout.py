@@ -38,6 +38,7 @@ from . import (
     approvals,
     authority,
     checks,
+    claims,
     drift,
     events,
     git,
@@ -253,7 +254,7 @@ def _commit_and_release(
     paths += [w.path for w in record.writes if w.path not in paths]
     say("committing the session records")
     commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))
-    release_lock(root, session.lease)
+    release_lock(root, session.lease, store=claims.lease_store(root))
     passed_on = _pass_on(root, session, record.handoff, record.ended_at)
     sandbox.claude_leave(root, session)
     runtime.close(root, session)
@@ -404,6 +405,7 @@ def _pass_on(root: Path, session: OpenSession, note: Handoff | None, at: datetim
     if note is None:
         return None
     try:
-        return acquire_lock(root, session.ticket_id, note.to, session.lease.ttl_seconds, now=at)
+        store = claims.lease_store(root)
+        return acquire_lock(root, session.ticket_id, note.to, session.lease.ttl_seconds, now=at, store=store)
     except LockError:
         return None  # someone claimed it in between: the handoff record still tells the story

@@ -24,6 +24,18 @@ class BudgetDefaults(_Strict):
     max_lines: int = Field(default=2000, ge=1, le=100_000_000, description="Changed lines a session may make.")
 
 
+class ClaimsConfig(_Strict):
+    store: Literal["local", "remote"] = Field(
+        default="local",
+        description="Where ticket claims live: `local` (this clone) or `remote` (refs/exo/claims/* on a git remote).",
+    )
+    remote: str = Field(
+        default="origin",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="The git remote every machine shares, for the remote store.",
+    )
+
+
 class Config(_Strict):
     """Repository defaults; every key is optional and unknown keys are errors."""
 
@@ -34,6 +46,7 @@ class Config(_Strict):
     checks: list[str] = Field(default_factory=list, description="Commands every session-finish runs.")
     check_timeout_seconds: int = Field(default=600, ge=1, le=86400, description="Timeout per check.")
     bootstrap_max_chars: int = Field(default=16000, ge=2000, le=200_000, description="Bootstrap prompt size bound.")
+    claims: ClaimsConfig = Field(default_factory=ClaimsConfig, description="Where ticket claims live.")
 
 
 STARTER = """\

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from exo.kernel import Fence, GovernanceError, Lease, LocalLeaseStore, LockError, acquire_lock, ids, load_governance
 
-from . import git, standing, tickets
+from . import claims, git, standing, tickets
+from .claims import RemoteLeaseStore
 from .config import load_config
 from .tickets import Ticket
 
@@ -36,9 +37,10 @@ class NextResult(BaseModel):
     skipped: list[Skip] = Field(description="Candidates passed over, with the reason.")
 
 
-def live_leases(root: Path, now: datetime) -> dict[str, Lease]:
-    """Live leases by ticket id (one directory listing, not one read per ticket)."""
-    return {lease.ticket_id: lease for lease in LocalLeaseStore(root).all() if lease.live(now)}
+def live_leases(root: Path, now: datetime, store: LocalLeaseStore | RemoteLeaseStore | None = None) -> dict[str, Lease]:
+    """Live leases by ticket id (one listing, not one read per ticket)."""
+    leases = (store or claims.lease_store(root)).all()
+    return {lease.ticket_id: lease for lease in leases if lease.live(now)}
 
 
 def overlap(a: Fence, b: Fence, samples: list[str]) -> str | None:
@@ -67,9 +69,10 @@ def next_ticket(root: Path, actor: str, *, now: datetime | None = None) -> NextR
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
     standing.require_standing(root, actor)
-    ttl = load_config(root).lease_ttl_seconds
+    config = load_config(root)
+    store = claims.lease_store(root, config)
     everything = tickets.load_all(root)
-    leases = live_leases(root, at)
+    leases = live_leases(root, at, store)
     unblocks: dict[str, int] = {}
     for ticket in everything.values():
         if ticket.status not in ("done", "cancelled"):
@@ -95,7 +98,7 @@ def next_ticket(root: Path, actor: str, *, now: datetime | None = None) -> NextR
             )
             continue
         try:
-            lease = acquire_lock(root, ticket.id, actor, ttl, now=at)
+            lease = acquire_lock(root, ticket.id, actor, config.lease_ttl_seconds, now=at, store=store)
         except LockError as exc:
             if exc.code != "LOCK_HELD":
                 raise

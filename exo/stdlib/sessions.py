@@ -40,6 +40,7 @@ from exo.kernel.state import State
 from . import (
     authority,
     bootstrap,
+    claims,
     dispatch,
     drift,
     git,
@@ -101,7 +102,7 @@ class StatusResult(BaseModel):
 
 
 def view(root: Path, session: OpenSession, now: datetime | None = None) -> SessionView:
-    stored = inspect_lock(root, session.ticket_id)
+    stored = inspect_lock(root, session.ticket_id, store=claims.lease_store(root))
     live = stored is not None and stored.lease_id == session.lease.lease_id and stored.live(ids.moment(now))
     lease = stored if stored is not None and stored.lease_id == session.lease.lease_id else session.lease
     return SessionView(
@@ -167,7 +168,7 @@ def start(
         except BaseException:  # no session after all: nothing bound, and no lease this start took
             runtime.close(root, session)
             if fresh:
-                release_lock(root, lease)
+                release_lock(root, lease, store=claims.lease_store(root, config))
             raise
         append_audit(
             root,
@@ -233,7 +234,7 @@ def heartbeat(root: Path, actor: str, *, now: datetime | None = None) -> Session
     """Renew this worktree's session lease. Raises LockError(LOCK_LOST) once it expired or was taken."""
     at = ids.moment(now)
     session = own_session(root, actor)
-    renewed = renew_lock(root, session.lease, now=at)
+    renewed = renew_lock(root, session.lease, now=at, store=claims.lease_store(root))
     session.lease = renewed
     runtime.save(root, session)
     append_audit(
@@ -316,7 +317,8 @@ def _startable(root: Path, ticket: tickets.Ticket) -> None:
 
 def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, at: datetime) -> tuple[Lease, bool]:
     """The lease to work under, and whether it was taken now (else it is the one `exo next` took)."""
-    stored = inspect_lock(root, ticket.id)
+    store = claims.lease_store(root, config)
+    stored = inspect_lock(root, ticket.id, store=store)
     if stored is not None and stored.live(at):
         if stored.holder != actor:
             until = stored.expires_at.isoformat(timespec="seconds")
@@ -328,7 +330,7 @@ def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, a
                 code="SESSION_OPEN",
             )
         return stored, False
-    return acquire_lock(root, ticket.id, actor, config.lease_ttl_seconds, now=at), True
+    return acquire_lock(root, ticket.id, actor, config.lease_ttl_seconds, now=at, store=store), True
 
 
 def _pinned(root: Path, ticket: tickets.Ticket, gov: Governance, config: Config) -> tuple[list[str], int, Budget]:

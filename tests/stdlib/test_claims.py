@@ -15,7 +15,7 @@ import pytest
 
 from exo.kernel import ExoError, LeaseStore, LocalLeaseStore, acquire_lock, inspect_lock, release_lock, renew_lock
 from exo.stdlib.claims import CLAIMS, RemoteLeaseStore
-from tests.conftest import git
+from tests.conftest import exo, git
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Machine = Callable[[], tuple[Path, LeaseStore]]
@@ -230,3 +230,75 @@ def test_every_clone_lists_every_claim_on_the_remote(tmp_path: Path, git_remote:
     expected = [("T1", "agent:b", "released"), ("T2", "agent:a", "held")]
     assert [(x.ticket_id, x.holder, x.state) for x in listed] == expected
     assert RemoteLeaseStore(tmp_path / "a", "origin").all() == listed  # the clone that has them already
+
+
+def test_two_machines_with_the_remote_store_never_get_the_same_ticket(tmp_path: Path, git_remote: Path) -> None:
+    """What two clones of one remote did before: both `exo next` got T1. With `claims: {store:
+    remote}` in .exo/config.yaml, the second machine sees the first one's claim and gets T2; the
+    first one's session heartbeats and finishes through the remote, and its hooks decide from the
+    copy the broker keeps."""
+    from exo.stdlib import scaffold, tickets
+
+    seed = machine(tmp_path, "seed", git_remote)
+    scaffold.init_repo(seed)
+    with (seed / ".exo/config.yaml").open("a") as fh:
+        fh.write("claims:\n  store: remote\n  remote: origin\n")
+    tickets.create(seed, "human:h@example.com", title="code", scope=["src/**"], ticket_id="T1")
+    tickets.create(seed, "human:h@example.com", title="docs", scope=["docs/**"], ticket_id="T2")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "govern")
+    git(seed, "push", "-q", "origin", "main")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        subprocess.run(["git", "clone", "-q", str(git_remote), str(root)], check=True)
+
+    def as_agent(root: Path, name: str, *args: str) -> dict[str, object]:
+        done = exo(*args, "--json", cwd=root, env={"EXO_ACTOR": f"agent:{name}"})
+        assert done.code == 0, done.err
+        return json.loads(done.out)  # type: ignore[no-any-return]
+
+    assert as_agent(a, "a", "next")["ticket"]["id"] == "T1"  # type: ignore[index]
+    took = as_agent(b, "b", "next")
+    assert took["ticket"]["id"] == "T2"  # type: ignore[index]
+    held = RemoteLeaseStore(b, "origin").read("T1")
+    assert held is not None and (held.holder, held.epoch, held.state) == ("agent:a", 1, "held")
+
+    as_agent(a, "a", "session-start", "--ticket-id", "T1")
+    (a / "src").mkdir()
+    payload = {"cwd": str(a), "tool_name": "Write", "tool_input": {"file_path": str(a / "src/x.py")}}
+    hook = exo("hook", "claude", "pre-tool-use", cwd=a, stdin=json.dumps(payload))
+    assert (hook.code, hook.out) == (0, ""), hook.err  # the hook read the broker's copy of the remote lease
+    as_agent(a, "a", "session-heartbeat")
+    renewed = RemoteLeaseStore(b, "origin").read("T1")
+    assert renewed is not None and renewed.renewals == 1
+    (a / "src/x.py").write_text("x = 1\n")
+    as_agent(a, "a", "session-finish", "--summary", "x")
+    released = RemoteLeaseStore(b, "origin").read("T1")
+    assert released is not None and released.state == "released"
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [("claims:\n  store: cloud\n", "claims.store"), ("claims:\n  store: remote\n  remote: -x\n", "claims.remote")],
+)
+def test_a_claims_setting_exo_cannot_use_is_a_config_error(git_repo: Path, setting: str, said: str) -> None:
+    from exo.stdlib import scaffold
+
+    scaffold.init_repo(git_repo)
+    with (git_repo / ".exo/config.yaml").open("a") as fh:
+        fh.write(setting)
+    done = exo("next", cwd=git_repo, env={"EXO_ACTOR": "agent:a"})
+    assert done.code == 1 and "error[CONFIG_INVALID]" in done.err and said in done.err, done.err
+
+
+def test_with_the_remote_store_and_no_network_next_says_so_and_claims_nothing(tmp_path: Path) -> None:
+    from exo.stdlib import scaffold, tickets
+
+    root = machine(tmp_path, "m", tmp_path / "unreachable.git")
+    scaffold.init_repo(root)
+    with (root / ".exo/config.yaml").open("a") as fh:
+        fh.write("claims:\n  store: remote\n")
+    tickets.create(root, "human:h@example.com", title="code", scope=["src/**"], ticket_id="T1")
+    done = exo("next", cwd=root, env={"EXO_ACTOR": "agent:a"})
+    assert done.code == 3 and "error[REMOTE_UNREACHABLE]" in done.err and "never fall back" in done.err, done.err
+    assert LocalLeaseStore(root).read("T1") is None
