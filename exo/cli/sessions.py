@@ -77,6 +77,12 @@ def _status_text(r: StatusResult) -> str:
     if r.git_settings:
         lines.append("WARNING: git settings here that run code or redirect git: " + ", ".join(r.git_settings))
     lines += [f"REVOKED (over its error budget): {line}" for line in r.revoked]
+    if r.claims_unreachable:
+        lines.append(f"WARNING: {r.claims_unreachable} (sessions shown from this clone's copy)")
+    elif r.claims_store != "local":
+        lines.append(f"claims on {r.claims_store}: {len(r.claims)} live")
+        until = "%Y-%m-%d %H:%M:%SZ"
+        lines += [f"  {c.ticket_id}: {c.holder}, epoch {c.epoch}, until {c.expires_at:{until}}" for c in r.claims]
     return "\n".join(lines)
 
 

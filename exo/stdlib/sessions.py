@@ -22,8 +22,11 @@ from exo.kernel import (
     GovernanceError,
     InputError,
     Lease,
+    LeaseStore,
+    LocalLeaseStore,
     LockError,
     RequireChecksRule,
+    StateError,
     acquire_lock,
     append_audit,
     ids,
@@ -99,10 +102,27 @@ class StatusResult(BaseModel):
     revoked: list[str] = Field(
         default_factory=list, description="Actors over their error budget, and why (a human restores them)."
     )
+    claims_store: str = Field(default="local", description="Where ticket claims live: `local`, or `remote NAME`.")
+    claims: list[Claim] = Field(
+        default_factory=list, description="Live claims on the remote store, from every machine (remote store only)."
+    )
+    claims_unreachable: str | None = Field(
+        default=None,
+        description="Why the remote store could not be read (sessions are then shown from this clone's copy).",
+    )
 
 
-def view(root: Path, session: OpenSession, now: datetime | None = None) -> SessionView:
-    stored = inspect_lock(root, session.ticket_id, store=claims.lease_store(root))
+class Claim(BaseModel):
+    ticket_id: str = Field(description="The claimed ticket.")
+    holder: str = Field(description="Who holds it.")
+    epoch: int = Field(description="Its fencing epoch.")
+    expires_at: datetime = Field(
+        description="When it lapses unless renewed (UTC; each machine also judges by its own clock)."
+    )
+
+
+def view(root: Path, session: OpenSession, now: datetime | None = None, store: LeaseStore | None = None) -> SessionView:
+    stored = inspect_lock(root, session.ticket_id, store=store or claims.lease_store(root))
     live = stored is not None and stored.lease_id == session.lease.lease_id and stored.live(ids.moment(now))
     lease = stored if stored is not None and stored.lease_id == session.lease.lease_id else session.lease
     return SessionView(
@@ -216,9 +236,24 @@ def _render(
 def status(root: Path, *, now: datetime | None = None) -> StatusResult:
     """The freeze, this worktree's session and every open session (with stale ones flagged)."""
     at = ids.moment(now)
-    views = [view(root, s, at) for s in runtime.all_open(root)]
+    config = load_config(root)
+    store: LeaseStore = claims.lease_store(root, config)
+    listed: list[Claim] = []
+    unreachable = None
+    if isinstance(store, claims.RemoteLeaseStore):
+        try:
+            leases = [lease for lease in store.all() if lease.live(at)]
+            listed = [Claim(**lease.model_dump(include=set(Claim.model_fields))) for lease in leases]
+        except StateError as exc:
+            if exc.code != "REMOTE_UNREACHABLE":
+                raise
+            unreachable, store = exc.message, LocalLeaseStore(root)  # the copy the broker keeps
+    views = [view(root, s, at, store) for s in runtime.all_open(root)]
     mine = runtime.current(root)
     return StatusResult(
+        claims_store="local" if config.claims.store == "local" else f"remote {config.claims.remote}",
+        claims=listed,
+        claims_unreachable=unreachable,
         frozen=freeze_state(root).reason,
         current=next((v for v in views if mine and v.sid == mine.sid), None),
         sessions=views,

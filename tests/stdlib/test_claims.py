@@ -262,6 +262,14 @@ def test_two_machines_with_the_remote_store_never_get_the_same_ticket(tmp_path: 
     assert took["ticket"]["id"] == "T2"  # type: ignore[index]
     held = RemoteLeaseStore(b, "origin").read("T1")
     assert held is not None and (held.holder, held.epoch, held.state) == ("agent:a", 1, "held")
+    shown = as_agent(b, "b", "status")  # machine b sees machine a's claim
+    assert shown["claims_store"] == "remote origin"
+    assert [(c["ticket_id"], c["holder"], c["epoch"]) for c in shown["claims"]] == [  # type: ignore[union-attr]
+        ("T1", "agent:a", 1),
+        ("T2", "agent:b", 1),
+    ]
+    text = exo("status", cwd=b, env={"EXO_ACTOR": "agent:b"}).out
+    assert "claims on remote origin: 2 live" in text and "T1: agent:a, epoch 1, until " in text, text
 
     as_agent(a, "a", "session-start", "--ticket-id", "T1")
     (a / "src").mkdir()
@@ -302,3 +310,5 @@ def test_with_the_remote_store_and_no_network_next_says_so_and_claims_nothing(tm
     done = exo("next", cwd=root, env={"EXO_ACTOR": "agent:a"})
     assert done.code == 3 and "error[REMOTE_UNREACHABLE]" in done.err and "never fall back" in done.err, done.err
     assert LocalLeaseStore(root).read("T1") is None
+    shown = exo("status", cwd=root, env={"EXO_ACTOR": "agent:a"})
+    assert shown.code == 0 and "WARNING: the claims remote 'origin' cannot be reached" in shown.out, shown.out
