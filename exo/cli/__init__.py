@@ -33,6 +33,7 @@ def main() -> None:
         from . import (  # noqa: F401
             adapters,
             audit,
+            claims,
             completion,
             demo,
             doctor,

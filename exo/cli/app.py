@@ -37,6 +37,12 @@ keys_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(keys_app, name="keys")
+claims_app = typer.Typer(
+    help="Ticket claims on the git remote (refs/exo/claims/*): `exo status` shows them.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(claims_app, name="claims")
 
 
 def _version(asked: bool) -> None:
@@ -67,3 +73,4 @@ def _root(
 audit_app.callback()(help_without_command)
 ticket_app.callback()(help_without_command)
 keys_app.callback()(help_without_command)
+claims_app.callback()(help_without_command)

@@ -26,6 +26,7 @@ ACTS = {
     "restore": "restore a revoked actor",
     "no_sandbox": "run an agent without the sandbox",
     "other_session": "close another actor's session",
+    "claims_gc": "delete claims on the remote",
 }
 
 

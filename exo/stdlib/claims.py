@@ -18,9 +18,9 @@ import re
 import time
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from exo.kernel import Lease, LocalLeaseStore, LockError, StateError, ids
+from exo.kernel import InputError, Lease, LocalLeaseStore, LockError, StateError, ids
 from exo.kernel.fs import atomic_write, file_lock
 
 from . import git
@@ -144,6 +144,23 @@ class RemoteLeaseStore:
                 return False
         raise unreachable(self.remote, err.decode(errors="replace"))
 
+    def delete(self, lease: Lease) -> bool:
+        """Remove the claim ref if it still holds exactly `lease`; whether it did."""
+        known = self._tips.get(lease.ticket_id)
+        if known is None or known[1] != lease:
+            if self.read(lease.ticket_id) != lease:
+                return False
+            known = self._tips[lease.ticket_id]
+        ref = CLAIMS + lease.ticket_id
+        lease_on = f"--force-with-lease={ref}:{known[0]}"
+        code, out, err = git.attempt(self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f":{ref}")
+        if code == 0:
+            self._tips.pop(lease.ticket_id, None)
+            return True
+        if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
+            return False
+        raise unreachable(self.remote, err.decode(errors="replace"))
+
     def _remote_tips(self, pattern: str) -> dict[str, str]:
         """{ticket: tip} of the claim refs on the remote matching `pattern` (one ref, or CLAIMS + "*");
         refs not named for a ticket are left alone."""
@@ -181,3 +198,37 @@ class RemoteLeaseStore:
         message = f"exo claim {ticket_id}: {lease.state} by {lease.holder}, epoch {lease.epoch}"
         args = ["commit-tree", tree, "-m", message, *(["-p", parent] if parent else [])]
         return git.run(self.root, *args, env=_IDENTITY)
+
+
+class GcResult(BaseModel):
+    """What `exo claims gc` removed from the remote, and the claims it left."""
+
+    removed: list[str] = Field(description="Tickets whose claim ref was deleted.")
+    kept: list[str] = Field(description="Claims left in place: held, or of a ticket not done or cancelled.")
+
+
+def gc(root: Path, actor: str) -> GcResult:
+    """Delete the remote claims of done and cancelled tickets once released (humans only).
+
+    A claim's chain is what keeps its epochs growing, so the claim of a ticket that may be worked
+    on again stays; each deletion is a compare-and-swap on the tip read, so a claim taken again
+    meanwhile is left alone. InputError(INVALID_ARGUMENT) unless the repository uses the remote store.
+    """
+    from . import authority, tickets
+
+    authority.require_human(actor, "claims_gc")
+    store = lease_store(root)
+    if not isinstance(store, RemoteLeaseStore):
+        raise InputError(
+            "this repository's claims are local: there is nothing on a remote to collect",
+            code="INVALID_ARGUMENT",
+            hint="set `claims: {store: remote}` in .exo/config.yaml to keep claims on the git remote",
+        )
+    finished = {t.id for t in tickets.load_all(root).values() if t.status in ("done", "cancelled")}
+    removed, kept = [], []
+    for lease in store.all():
+        if lease.state != "released" or lease.ticket_id not in finished or not store.delete(lease):
+            kept.append(lease.ticket_id)
+        else:
+            removed.append(lease.ticket_id)
+    return GcResult(removed=removed, kept=kept)

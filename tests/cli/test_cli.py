@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from exo.cli import adapters, audit, demo, doctor, governance, hooks, install, keys, sessions, tickets  # noqa: F401
+from exo.cli import adapters, audit, claims, demo, doctor, governance, hooks, install, keys, sessions, tickets  # noqa: F401
 from exo.cli.app import app
 from exo.kernel.layout import CONSTITUTION, LOCK
 from exo.stdlib.config import CONFIG
@@ -108,6 +108,7 @@ def test_the_command_tree_is_complete() -> None:
         "keys list",
         "keys add",
         "keys remove",
+        "claims gc",
     }
 
 

@@ -312,3 +312,30 @@ def test_with_the_remote_store_and_no_network_next_says_so_and_claims_nothing(tm
     assert LocalLeaseStore(root).read("T1") is None
     shown = exo("status", cwd=root, env={"EXO_ACTOR": "agent:a"})
     assert shown.code == 0 and "WARNING: the claims remote 'origin' cannot be reached" in shown.out, shown.out
+
+
+def test_claims_gc_removes_only_released_claims_of_finished_tickets(tmp_path: Path, git_remote: Path) -> None:
+    from exo.stdlib import scaffold, tickets
+
+    root = machine(tmp_path, "m", git_remote)
+    scaffold.init_repo(root)
+    with (root / ".exo/config.yaml").open("a") as fh:
+        fh.write("claims:\n  store: remote\n")
+    store = RemoteLeaseStore(root, "origin")
+    for ticket_id, status, let_go in (("T1", "done", True), ("T2", "todo", True), ("T3", "cancelled", False)):
+        tickets.create(root, "human:h@example.com", title=ticket_id, scope=["src/**"], ticket_id=ticket_id)
+        lease = acquire_lock(root, ticket_id, "agent:a", 60, store=store)
+        if let_go:
+            release_lock(root, lease, store=store)
+        if status != "todo":
+            tickets.update(root, ticket_id, {"status": status}, "human:h@example.com")
+    refused = exo("claims", "gc", cwd=root, env={"EXO_ACTOR": "agent:a"})
+    assert refused.code == 1 and "NOT_ALLOWED" in refused.err
+    done = exo("claims", "gc", "--json", cwd=root)
+    assert done.code == 0, done.err
+    assert json.loads(done.out) == {"removed": ["T1"], "kept": ["T2", "T3"]}  # a todo ticket's chain, a held claim
+    left = git(git_remote, "for-each-ref", "--format=%(refname)", CLAIMS).split()
+    assert left == [CLAIMS + "T2", CLAIMS + "T3"]
+    local = machine(tmp_path, "plain", git_remote)
+    scaffold.init_repo(local)
+    assert "error[INVALID_ARGUMENT]" in exo("claims", "gc", cwd=local).err
