@@ -14,6 +14,7 @@ unreachable remote is REMOTE_UNREACHABLE, never a silent fallback to the local s
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from exo.kernel import InputError, Lease, LocalLeaseStore, LockError, StateError, ids
 from exo.kernel.fs import atomic_write, file_lock
+from exo.kernel.state import UNREADABLE_FREEZE, State, read_doc, remove, write_doc
 
 from . import git
 from .config import Config, load_config
@@ -29,6 +31,8 @@ from .config import Config, load_config
 CLAIMS = "refs/exo/claims/"
 SEEN = "refs/exo/seen/"
 LEASE_FILE = "lease.json"
+FREEZE_REF = "refs/exo/freeze"
+FREEZE_FILE = "freeze.json"
 ATTEMPTS = 3  # tries of a remote operation whose connection failed
 BACKOFF = 0.2  # seconds before the second try, twice that before the third
 _REMOTE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -164,6 +168,11 @@ class RemoteLeaseStore:
     def _remote_tips(self, pattern: str) -> dict[str, str]:
         """{ticket: tip} of the claim refs on the remote matching `pattern` (one ref, or CLAIMS + "*");
         refs not named for a ticket are left alone."""
+        named = {name.removeprefix(CLAIMS): oid for name, oid in self._ls(pattern).items() if name.startswith(CLAIMS)}
+        return {ticket_id: oid for ticket_id, oid in named.items() if ids.ID_RE.fullmatch(ticket_id)}
+
+    def _ls(self, pattern: str) -> dict[str, str]:
+        """{ref: tip} on the remote for `pattern`."""
         for attempt in range(ATTEMPTS):  # a reset connection is worth another try; a dead remote is not
             code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, pattern)
             if code == 0:
@@ -175,9 +184,8 @@ class RemoteLeaseStore:
         tips = {}
         for line in out.decode(errors="replace").splitlines():
             oid, _, name = line.partition("\t")
-            ticket_id = name.removeprefix(CLAIMS)
-            if name.startswith(CLAIMS) and ids.ID_RE.fullmatch(ticket_id) and re.fullmatch(r"[0-9a-f]{40,64}", oid):
-                tips[ticket_id] = oid
+            if re.fullmatch(r"[0-9a-f]{40,64}", oid):
+                tips[name] = oid
         return tips
 
     def _fetch(self, refs: str, tips: list[str]) -> None:
@@ -192,12 +200,75 @@ class RemoteLeaseStore:
 
     def _commit(self, ticket_id: str, lease: Lease, parent: str) -> str:
         """A claim commit holding `lease`, on top of `parent` (none for the first)."""
-        body = lease.model_dump_json(indent=2).encode() + b"\n"
-        blob = git.run_bytes(self.root, "hash-object", "-w", "--stdin", data=body).decode().strip()
-        tree = git.run_bytes(self.root, "mktree", data=f"100644 blob {blob}\t{LEASE_FILE}\n".encode()).decode().strip()
         message = f"exo claim {ticket_id}: {lease.state} by {lease.holder}, epoch {lease.epoch}"
+        return self._commit_file(LEASE_FILE, lease.model_dump_json(indent=2).encode() + b"\n", parent, message)
+
+    def _commit_file(self, name: str, body: bytes, parent: str, message: str) -> str:
+        blob = git.run_bytes(self.root, "hash-object", "-w", "--stdin", data=body).decode().strip()
+        tree = git.run_bytes(self.root, "mktree", data=f"100644 blob {blob}\t{name}\n".encode()).decode().strip()
         args = ["commit-tree", tree, "-m", message, *(["-p", parent] if parent else [])]
         return git.run(self.root, *args, env=_IDENTITY)
+
+    # --- the freeze every machine honours: refs/exo/freeze, a chain of freeze.json states
+
+    def read_freeze(self) -> dict[str, str] | None:
+        """The remote's freeze (`reason`, `actor`, `since`) while in force, else None."""
+        tip = self._ls(FREEZE_REF).get(FREEZE_REF)
+        if tip is None:
+            return None
+        self._fetch(FREEZE_REF, [tip])
+        try:
+            doc = json.loads(git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{FREEZE_FILE}", check=False))
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or doc.get("frozen") is not True:
+            return None if isinstance(doc, dict) and doc.get("frozen") is False else dict(UNREADABLE_FREEZE)
+        return {key: str(doc.get(key) or "") for key in ("reason", "actor", "since")}
+
+    def put_freeze(self, freeze: dict[str, str] | None) -> None:
+        """Publish a freeze, or its lifting (None); the last writer wins."""
+        body = json.dumps({"frozen": freeze is not None, **(freeze or {})}, indent=2).encode() + b"\n"
+        message = f"exo freeze: {freeze['reason']}" if freeze else "exo unfreeze"
+        for _ in range(ATTEMPTS * 3):
+            old = self._ls(FREEZE_REF).get(FREEZE_REF) or ""
+            commit = self._commit_file(FREEZE_FILE, body, old, message)
+            lease_on = f"--force-with-lease={FREEZE_REF}:{old}"
+            code, _, err = git.attempt(
+                self.root, "push", "--no-verify", lease_on, self.remote, f"{commit}:{FREEZE_REF}"
+            )
+            if code == 0:
+                return
+        raise unreachable(self.remote, err.decode(errors="replace"))
+
+
+def publish_freeze(root: Path, freeze: dict[str, str] | None) -> bool:
+    """Put the freeze (None: its lifting) on the claims remote, so every machine's broker honours
+    it; False for a repository whose claims are local. Raises REMOTE_UNREACHABLE."""
+    store = lease_store(root)
+    if not isinstance(store, RemoteLeaseStore):
+        return False
+    store.put_freeze(freeze)
+    return True
+
+
+def refresh_freeze(root: Path, config: Config | None = None) -> None:
+    """Bring the remote's freeze into this clone's freeze file, which everything here reads (the
+    hooks included), before a broker operation decides. A freeze this machine made while the
+    remote could not be reached is not the remote's to lift: only `exo unfreeze` lifts it."""
+    store = lease_store(root, config)
+    if not isinstance(store, RemoteLeaseStore):
+        return
+    remote = store.read_freeze()
+    state = State(root)
+    try:
+        here = read_doc(state.frozen, 1 << 20)
+    except StateError:
+        here = None
+    if remote is not None:
+        if here is None or {k: here.get(k) for k in remote} != remote or here.get("remote") is not True:
+            write_doc(state.frozen, {**remote, "remote": True})
+    elif here is not None and here.get("remote") is True:
+        remove(state.frozen)
 
 
 class GcResult(BaseModel):

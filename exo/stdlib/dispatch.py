@@ -65,11 +65,12 @@ def next_ticket(root: Path, actor: str, *, now: datetime | None = None) -> NextR
     Raises GovernanceError (FROZEN, NO_TICKET listing what was skipped, GOVERNANCE_STALE, ...).
     """
     at = ids.moment(now)
+    config = load_config(root)
+    claims.refresh_freeze(root, config)
     gov = load_governance(root)
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
     standing.require_standing(root, actor)
-    config = load_config(root)
     store = claims.lease_store(root, config)
     everything = tickets.load_all(root)
     leases = live_leases(root, at, store)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from exo.kernel import InputError, ids
+from exo.kernel import InputError, StateError, ids
 from exo.kernel.state import State, remove, write_doc
 
-from . import authority, events
+from . import authority, claims, events
 
 
 class FreezeState(BaseModel):
@@ -31,8 +31,19 @@ def freeze(root: Path, actor: str, reason: str, *, now: datetime | None = None) 
     if not reason.strip():
         raise InputError("a freeze needs a reason", code="INVALID_ARGUMENT", hint='exo freeze --reason "why"')
     doc = {"reason": reason.strip(), "actor": ids.actor(actor), "since": ids.moment(now).isoformat()}
-    write_doc(State(root).frozen, doc)
+    write_doc(State(root).frozen, doc)  # this machine first: a kill switch must not wait for the network
     events.record(root, "repo.frozen", doc, now=now)
+    try:
+        if claims.publish_freeze(root, doc):
+            write_doc(State(root).frozen, {**doc, "remote": True})  # the remote's now: its lifting reaches here
+    except StateError as exc:
+        if exc.code != "REMOTE_UNREACHABLE":
+            raise
+        raise StateError(
+            f"frozen on this machine only: {exc.message}",
+            code="REMOTE_UNREACHABLE",
+            hint="run `exo freeze` again once the remote answers, so that every machine stops",
+        ) from exc
     return state(root)
 
 
@@ -40,6 +51,7 @@ def unfreeze(root: Path, actor: str, *, now: datetime | None = None) -> FreezeSt
     """Lift a freeze: a human act (an agent must not switch its own kill switch off), signed where
     the constitution asks. Raises NOT_ALLOWED, SIGNING_KEY_MISSING, SIGNING_FAILED."""
     signer = authority.human_act(root, actor, "unfreeze")
+    claims.publish_freeze(root, None)  # the remote first: while it stays frozen, so does every machine
     before = state(root)
     if before.frozen:
         data = {"actor": actor, "reason": before.reason or ""}

@@ -154,11 +154,12 @@ def start(
     ids.actor(actor)
     if ticket_id is not None:
         ids.ticket_id(ticket_id)
+    config = load_config(root)
+    claims.refresh_freeze(root, config)
     gov = load_governance(root)
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
     standing.require_standing(root, actor)
-    config = load_config(root)
     base = git.head(root)
     abandoned: list[str] = []
     recovered: list[str] = []  # the dead sessions' records, written here for this session's closeout

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import ExoError, LeaseStore, LocalLeaseStore, acquire_lock, inspect_lock, release_lock, renew_lock
+from exo.kernel.state import State
 from exo.stdlib.claims import CLAIMS, RemoteLeaseStore
 from tests.conftest import exo, git
 
@@ -339,3 +340,47 @@ def test_claims_gc_removes_only_released_claims_of_finished_tickets(tmp_path: Pa
     local = machine(tmp_path, "plain", git_remote)
     scaffold.init_repo(local)
     assert "error[INVALID_ARGUMENT]" in exo("claims", "gc", cwd=local).err
+
+
+def remote_governed(tmp_path: Path, git_remote: Path, *names: str) -> list[Path]:
+    """A governed repository using the remote store, pushed, and a clone of it per machine."""
+    from exo.stdlib import scaffold, tickets
+
+    seed = machine(tmp_path, "seed", git_remote)
+    scaffold.init_repo(seed)
+    with (seed / ".exo/config.yaml").open("a") as fh:
+        fh.write("claims:\n  store: remote\n  remote: origin\n")
+    tickets.create(seed, "human:h@example.com", title="code", scope=["src/**"], ticket_id="T1")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "govern")
+    git(seed, "push", "-q", "origin", "main")
+    for name in names:
+        subprocess.run(["git", "clone", "-q", str(git_remote), str(tmp_path / name)], check=True)
+    return [tmp_path / name for name in names]
+
+
+def test_a_freeze_on_one_machine_stops_every_machine_until_a_human_lifts_it(tmp_path: Path, git_remote: Path) -> None:
+    a, b = remote_governed(tmp_path, git_remote, "a", "b")
+    assert exo("freeze", "--reason", "incident 42", cwd=a).code == 0
+    stopped = exo("next", cwd=b, env={"EXO_ACTOR": "agent:b"})
+    assert stopped.code == 1 and "error[FROZEN]" in stopped.err and "incident 42" in stopped.err, stopped.err
+    payload = {"cwd": str(b), "tool_name": "Write", "tool_input": {"file_path": str(b / "src/x.py")}}
+    denied = exo("hook", "claude", "pre-tool-use", cwd=b, stdin=json.dumps(payload))
+    assert denied.code == 2  # b's hooks read the freeze the broker brought over
+    assert "error[FROZEN]" in exo("session-start", "--ticket-id", "T1", cwd=b, env={"EXO_ACTOR": "agent:b"}).err
+    assert exo("unfreeze", cwd=a, env={"EXO_ACTOR": "agent:a"}).code == 1  # not an agent's to lift
+    assert exo("unfreeze", cwd=a).code == 0  # a human, on the other machine
+    assert exo("next", cwd=b, env={"EXO_ACTOR": "agent:b"}).code == 0
+    assert not Path(State(b).frozen).exists()  # the copy went with the remote's freeze
+
+
+def test_a_freeze_made_offline_stays_until_a_human_lifts_it_here(tmp_path: Path, git_remote: Path) -> None:
+    (a,) = remote_governed(tmp_path, git_remote, "a")
+    git(a, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    offline = exo("freeze", "--reason", "no network", cwd=a)
+    assert offline.code == 3 and "frozen on this machine only" in offline.err, offline.err
+    git(a, "remote", "set-url", "origin", str(git_remote))
+    still = exo("next", cwd=a, env={"EXO_ACTOR": "agent:a"})  # the remote has no freeze: this one stays
+    assert still.code == 1 and "no network" in still.err, still.err
+    assert exo("unfreeze", cwd=a).code == 0
+    assert exo("next", cwd=a, env={"EXO_ACTOR": "agent:a"}).code == 0
