@@ -115,28 +115,19 @@ class RemoteLeaseStore:
 
     def swap(self, ticket_id: str, expected: Lease | None, new: Lease) -> bool:
         ids.ticket_id(ticket_id)
-        known = self._tips.get(ticket_id)
-        if expected is None:
-            old = ""
-        elif known is not None and known[1] == expected:
-            old = known[0]
-        else:
-            if self.read(ticket_id) != expected:
-                return False
-            old = self._tips[ticket_id][0]
+        old = "" if expected is None else self._tip_holding(expected)
+        if old is None:
+            return False
         commit = self._commit(ticket_id, new, old)
         ref = CLAIMS + ticket_id
-        lease_on = f"--force-with-lease={ref}:{old}"  # the server swaps only from the tip read
         for attempt in range(ATTEMPTS):
-            code, out, err = git.attempt(
-                self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f"{commit}:{ref}"
-            )  # no pre-push hook: the ref is exo's own
-            if code == 0:
-                self._learned(commit, new)
-                return True
-            if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
-                self._tips.pop(ticket_id, None)  # another machine moved it: read it again
-                return False
+            pushed, err = self._push(ref, old, commit)
+            if pushed is not None:
+                if pushed:
+                    self._learned(commit, new)
+                else:
+                    self._tips.pop(ticket_id, None)  # another machine moved it: read it again
+                return pushed
             # The connection failed, perhaps after the server took the push: the tip tells.
             time.sleep(BACKOFF * (attempt + 1))
             tip = self._remote_tips(ref).get(ticket_id)
@@ -146,24 +137,38 @@ class RemoteLeaseStore:
             if tip != (old or None):
                 self._tips.pop(ticket_id, None)
                 return False
-        raise unreachable(self.remote, err.decode(errors="replace"))
+        raise unreachable(self.remote, err)
 
     def delete(self, lease: Lease) -> bool:
         """Remove the claim ref if it still holds exactly `lease`; whether it did."""
-        known = self._tips.get(lease.ticket_id)
-        if known is None or known[1] != lease:
-            if self.read(lease.ticket_id) != lease:
-                return False
-            known = self._tips[lease.ticket_id]
-        ref = CLAIMS + lease.ticket_id
-        lease_on = f"--force-with-lease={ref}:{known[0]}"
-        code, out, err = git.attempt(self.root, "push", "--porcelain", "--no-verify", lease_on, self.remote, f":{ref}")
-        if code == 0:
-            self._tips.pop(lease.ticket_id, None)
-            return True
-        if any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines()):
+        old = self._tip_holding(lease)
+        if old is None:
             return False
-        raise unreachable(self.remote, err.decode(errors="replace"))
+        pushed, err = self._push(CLAIMS + lease.ticket_id, old, "")
+        if pushed is None:
+            raise unreachable(self.remote, err)
+        self._tips.pop(lease.ticket_id, None)
+        return pushed
+
+    def _tip_holding(self, lease: Lease) -> str | None:
+        """The remote tip whose claim is exactly `lease` (read again unless this clone just saw
+        it), or None once the claim is something else."""
+        known = self._tips.get(lease.ticket_id)
+        if (known is None or known[1] != lease) and self.read(lease.ticket_id) != lease:
+            return None
+        return self._tips[lease.ticket_id][0]
+
+    def _push(self, ref: str, old: str, new: str) -> tuple[bool | None, str]:
+        """Point `ref` on the remote at `new` (empty: delete it) if it still points at `old` (empty:
+        if it does not exist). (True: done; False: the server refused, the ref moved; None: the
+        connection failed, with git's error.) No pre-push hook runs: the ref is exo's own."""
+        lease_on = f"--force-with-lease={ref}:{old}"  # the server swaps only from the tip read
+        argv = ["push", "--porcelain", "--no-verify", lease_on, self.remote, f"{new}:{ref}"]
+        code, out, err = git.attempt(self.root, *argv)
+        if code == 0:
+            return True, ""
+        refused = any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines())
+        return (False if refused else None), err.decode(errors="replace")
 
     def _remote_tips(self, pattern: str) -> dict[str, str]:
         """{ticket: tip} of the claim refs on the remote matching `pattern` (one ref, or CLAIMS + "*");
@@ -231,14 +236,10 @@ class RemoteLeaseStore:
         message = f"exo freeze: {freeze['reason']}" if freeze else "exo unfreeze"
         for _ in range(ATTEMPTS * 3):
             old = self._ls(FREEZE_REF).get(FREEZE_REF) or ""
-            commit = self._commit_file(FREEZE_FILE, body, old, message)
-            lease_on = f"--force-with-lease={FREEZE_REF}:{old}"
-            code, _, err = git.attempt(
-                self.root, "push", "--no-verify", lease_on, self.remote, f"{commit}:{FREEZE_REF}"
-            )
-            if code == 0:
+            pushed, err = self._push(FREEZE_REF, old, self._commit_file(FREEZE_FILE, body, old, message))
+            if pushed:
                 return
-        raise unreachable(self.remote, err.decode(errors="replace"))
+        raise unreachable(self.remote, err)
 
 
 def publish_freeze(root: Path, freeze: dict[str, str] | None) -> bool:
@@ -251,11 +252,10 @@ def publish_freeze(root: Path, freeze: dict[str, str] | None) -> bool:
     return True
 
 
-def refresh_freeze(root: Path, config: Config | None = None) -> None:
+def refresh_freeze(root: Path, store: LocalLeaseStore | RemoteLeaseStore) -> None:
     """Bring the remote's freeze into this clone's freeze file, which everything here reads (the
     hooks included), before a broker operation decides. A freeze this machine made while the
     remote could not be reached is not the remote's to lift: only `exo unfreeze` lifts it."""
-    store = lease_store(root, config)
     if not isinstance(store, RemoteLeaseStore):
         return
     remote = store.read_freeze()

@@ -22,6 +22,7 @@ from exo.kernel import (
     GovernanceError,
     InputError,
     Lease,
+    LeaseStore,
     LockError,
     acquire_lock,
     append_audit,
@@ -254,8 +255,9 @@ def _commit_and_release(
     paths += [w.path for w in record.writes if w.path not in paths]
     say("committing the session records")
     commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))
-    release_lock(root, session.lease, store=claims.lease_store(root))
-    passed_on = _pass_on(root, session, record.handoff, record.ended_at)
+    store = claims.lease_store(root)
+    release_lock(root, session.lease, store=store)
+    passed_on = _pass_on(root, session, record.handoff, record.ended_at, store)
     sandbox.claude_leave(root, session)
     runtime.close(root, session)
     return FinishResult(
@@ -401,11 +403,10 @@ def _trailers(session: OpenSession, anchor: Anchor) -> dict[str, str]:
     }
 
 
-def _pass_on(root: Path, session: OpenSession, note: Handoff | None, at: datetime) -> Lease | None:
+def _pass_on(root: Path, session: OpenSession, note: Handoff | None, at: datetime, store: LeaseStore) -> Lease | None:
     if note is None:
         return None
     try:
-        store = claims.lease_store(root)
         return acquire_lock(root, session.ticket_id, note.to, session.lease.ttl_seconds, now=at, store=store)
     except LockError:
         return None  # someone claimed it in between: the handoff record still tells the story

@@ -66,12 +66,12 @@ def next_ticket(root: Path, actor: str, *, now: datetime | None = None) -> NextR
     """
     at = ids.moment(now)
     config = load_config(root)
-    claims.refresh_freeze(root, config)
+    store = claims.lease_store(root, config)
+    claims.refresh_freeze(root, store)
     gov = load_governance(root)
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
     standing.require_standing(root, actor)
-    store = claims.lease_store(root, config)
     everything = tickets.load_all(root)
     leases = live_leases(root, at, store)
     unblocks: dict[str, int] = {}

@@ -155,7 +155,8 @@ def start(
     if ticket_id is not None:
         ids.ticket_id(ticket_id)
     config = load_config(root)
-    claims.refresh_freeze(root, config)
+    store = claims.lease_store(root, config)
+    claims.refresh_freeze(root, store)
     gov = load_governance(root)
     if gov.frozen is not None:
         raise GovernanceError(f"the repository is frozen: {gov.frozen}", code="FROZEN")
@@ -176,7 +177,7 @@ def start(
         ticket = tickets.read(root, ticket_id or _claimed(root, actor, at))
         _startable(root, ticket)
         pinned = _pinned(root, ticket, gov, config)  # before the lease: a lock it cannot read takes none
-        lease, fresh = _lease_for(root, ticket, actor, config, at)
+        lease, fresh = _lease_for(root, ticket, actor, config, at, store)
         for dead in runtime.all_open(root):
             if dead.ticket_id == ticket.id and dead.lease.lease_id != lease.lease_id:
                 recovered += abandon(root, dead, f"ticket {ticket.id} was taken over by {actor}", at)
@@ -189,7 +190,7 @@ def start(
         except BaseException:  # no session after all: nothing bound, and no lease this start took
             runtime.close(root, session)
             if fresh:
-                release_lock(root, lease, store=claims.lease_store(root, config))
+                release_lock(root, lease, store=store)
             raise
         append_audit(
             root,
@@ -351,9 +352,10 @@ def _startable(root: Path, ticket: tickets.Ticket) -> None:
         raise GovernanceError(f"ticket {ticket.id} waits on {', '.join(waiting)}", code="TICKET_BLOCKED")
 
 
-def _lease_for(root: Path, ticket: tickets.Ticket, actor: str, config: Config, at: datetime) -> tuple[Lease, bool]:
+def _lease_for(
+    root: Path, ticket: tickets.Ticket, actor: str, config: Config, at: datetime, store: LeaseStore
+) -> tuple[Lease, bool]:
     """The lease to work under, and whether it was taken now (else it is the one `exo next` took)."""
-    store = claims.lease_store(root, config)
     stored = inspect_lock(root, ticket.id, store=store)
     if stored is not None and stored.live(at):
         if stored.holder != actor:
