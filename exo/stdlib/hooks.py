@@ -256,11 +256,10 @@ def unsandboxed(payload: dict[str, Any]) -> str | None:
     (a second or so later; then it runs the ConfigChange hook, which marks the sandbox seen), and
     `failIfUnavailable` is only checked when it starts, so without the sandbox's programs on PATH
     it would run every later command unsandboxed. Until the sandbox is seen, the call waits."""
-    root = find_root(str(payload.get("cwd") or os.getcwd()))
-    session = open_session(root) if root else None
-    kept = _kept_sandbox(session) if session else None
-    if session is None or kept is None:
+    found = _session_sandbox(payload)
+    if found is None:
         return None  # no sandbox was configured for this session: the fence and the shell reader decide
+    session, kept = found
     dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     missing = [n for n in SANDBOX_NEEDS if not any(os.access(os.path.join(d, n), os.X_OK) for d in dirs)]
     if missing:
@@ -269,25 +268,25 @@ def unsandboxed(payload: dict[str, Any]) -> str | None:
             " on PATH (Debian: apt install bubblewrap socat); install them and restart Claude Code"
         )
     deadline = time.monotonic() + SANDBOX_WAIT
-    while kept is not None and kept.get("seen") is not True:
+    current: dict[str, Any] | None = kept
+    while current is not None and current.get("seen") is not True:
         if time.monotonic() > deadline:
             return (
                 f"Claude Code did not load this session's sandbox within {SANDBOX_WAIT:.0f} s (a version"
                 " without the ConfigChange hook never says it did): restart Claude Code"
             )
         time.sleep(0.05)  # Claude Code notices the change meanwhile and runs the ConfigChange hook
-        kept = _kept_sandbox(session)
+        current = _kept_sandbox(session)
     return None
 
 
 def sandbox_seen(payload: dict[str, Any]) -> None:
     """Claude Code loaded its settings (it started, or noticed a change): if its local settings
     hold exactly the sandbox exo wrote for the open session, that sandbox is now in force."""
-    root = find_root(str(payload.get("cwd") or os.getcwd()))
-    session = open_session(root) if root else None
-    kept = _kept_sandbox(session) if session else None
-    if session is None or kept is None or kept.get("seen") is True:
+    found = _session_sandbox(payload)
+    if found is None or found[1].get("seen") is True:
         return
+    session, kept = found
     try:
         with open(os.path.join(session.root, CLAUDE_LOCAL), "rb") as f:
             loaded = f.read(1 << 20).hex()
@@ -295,6 +294,15 @@ def sandbox_seen(payload: dict[str, Any]) -> None:
         return
     if loaded == kept.get("after"):
         write_doc(State(session.root).sandbox_settings(session.sid), {**kept, "seen": True})
+
+
+def _session_sandbox(payload: dict[str, Any]) -> tuple[Session, dict[str, Any]] | None:
+    """The open session of the payload's worktree and what its start recorded of the sandbox it
+    wrote for Claude Code; None without either."""
+    root = find_root(str(payload.get("cwd") or os.getcwd()))
+    session = open_session(root) if root else None
+    kept = _kept_sandbox(session) if session else None
+    return None if session is None or kept is None else (session, kept)
 
 
 def _kept_sandbox(session: Session) -> dict[str, Any] | None:

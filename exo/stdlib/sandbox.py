@@ -75,7 +75,7 @@ class Plan:
 def plan(root: Path, session: OpenSession, temp: Path) -> Plan:
     """Compile the session's fence into a sandbox plan (nothing is created but missing scope dirs)."""
     root = root.resolve()
-    writes = _writer(root, session)
+    writes = _writer(root, fence_of(session), session.actor)
     places = {_scope_dir(root, writes, glob) for glob in session.allow_globs}
     common = git_common_dir(root).resolve()
     own = worktree_git_dir(root).resolve()
@@ -100,13 +100,12 @@ def hidden() -> tuple[Path, ...]:
     return (place.resolve(),) if place.is_dir() else ()
 
 
-def _writer(root: Path, session: OpenSession) -> Callable[[str], bool]:
-    """Whether the session may write a repo-relative path (its pinned fence and the constitution);
-    also makes sure git's code directories exist to be bound read-only (`prepare`)."""
-    fence = fence_of(session)
+def _writer(root: Path, fence: Fence, actor: str) -> Callable[[str], bool]:
+    """Whether `actor` may write a repo-relative path inside `fence` (and the constitution); also
+    makes sure git's code directories exist to be bound read-only (`prepare`)."""
     gov = load_governance(root)
     prepare(root)
-    return lambda rel: check_action(gov, fence, Action(session.actor, "write", rel)).allowed
+    return lambda rel: check_action(gov, fence, Action(actor, "write", rel)).allowed
 
 
 def _readonly(root: Path, writes: Callable[[str], bool]) -> list[Path]:
@@ -129,7 +128,7 @@ def claude_settings(root: Path, session: OpenSession) -> dict[str, object]:
     """Claude Code's `sandbox` settings for the session: its Bash commands (and their children)
     run under bubblewrap or Seatbelt, unable to write what exo's own sandbox keeps read-only;
     never without it (`failIfUnavailable`, no unsandboxed escape hatch)."""
-    return _claude_sandbox(root, _writer(root, session), auto_allow=True)
+    return _claude_sandbox(root, _writer(root, fence_of(session), session.actor), auto_allow=True)
 
 
 def claude_baseline(root: Path, actor: str) -> dict[str, object]:
@@ -138,12 +137,7 @@ def claude_baseline(root: Path, actor: str) -> dict[str, object]:
     hooks, exo's state, protected paths); other writes are the hooks' to decide, as before, and
     the user's permission prompts stay as they were. `actor` is whom Claude Code's MCP server acts
     for: its tier decides, as in a session."""
-    gov = load_governance(root)
-    anywhere = Fence.from_globs(["**"])
-    prepare(root)
-    return _claude_sandbox(
-        root, lambda rel: check_action(gov, anywhere, Action(actor, "write", rel)).allowed, auto_allow=False
-    )
+    return _claude_sandbox(root, _writer(root, Fence.from_globs(["**"]), actor), auto_allow=False)
 
 
 def _claude_sandbox(root: Path, writes: Callable[[str], bool], *, auto_allow: bool) -> dict[str, object]:
