@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import compileall
 import json
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -19,6 +21,19 @@ def compile_exo() -> None:
 
 
 compile_exo()  # every benchmark imports this module before it times anything
+
+
+def median_ms(argv: list[str], cwd: Path, runs: int, stdin: str = "") -> float:
+    """Median wall time of `runs` runs of `argv` as a fresh process, in milliseconds; a run that
+    fails stops the benchmark with its stderr."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"{argv} exited {done.returncode}: {done.stderr}")
+    return statistics.median(times) * 1000
 
 
 def governed_repo(base: Path) -> Path:

@@ -88,7 +88,7 @@ def main() -> None:
         remote = base / "remote.git"
         subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
         root = clone(base, "one", remote)
-        floor = statistics.median(_time([sys.executable, "-c", "pass"]) for _ in range(args.runs)) * 1000
+        floor = _common.median_ms([sys.executable, "-c", "pass"], base, args.runs)
         local = claim_ms(root, args.runs, remote=False)
         uncontended = claim_ms(root, args.runs, remote=True)
         slowest, winners = race(base, remote, args.racers)
@@ -104,12 +104,6 @@ def main() -> None:
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _time(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True)
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

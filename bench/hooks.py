@@ -14,27 +14,14 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import _common
 
 EXO = str(Path(sys.executable).parent / "exo")
-
-
-def median_ms(argv: list[str], cwd: Path, runs: int, stdin: str = "", ok: tuple[int, ...] = (0,)) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if done.returncode not in ok:
-            raise SystemExit(f"{argv} exited {done.returncode}: {done.stderr}")
-    return statistics.median(times) * 1000
 
 
 def governed_repo(base: Path) -> Path:
@@ -71,15 +58,15 @@ def main() -> None:
         env_clean = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         os.environ.clear()
         os.environ.update(env_clean)
-        floor = median_ms([sys.executable, "-c", "pass"], root, args.runs)
-        hook = median_ms([EXO, "hook", "claude", "pre-tool-use"], root, args.runs, ours_in)
+        floor = _common.median_ms([sys.executable, "-c", "pass"], root, args.runs)
+        hook = _common.median_ms([EXO, "hook", "claude", "pre-tool-use"], root, args.runs, ours_in)
         # As a harness runs it: the command `exo install` writes, which looks exo up per clone.
         from exo.stdlib.managers import AGENT_EXE
 
         subprocess.run(["git", "config", "exo.command", EXO], cwd=root, check=True)
-        installed = median_ms(["sh", "-c", f"{AGENT_EXE} hook claude pre-tool-use"], root, args.runs, ours_in)
-        pre_commit = median_ms([EXO, "hook", "git", "pre-commit"], root, args.runs)
-        exoproto = median_ms([str(theirs), "-m", "exo.stdlib.hooks", "scope-check"], root, args.runs, theirs_in)
+        installed = _common.median_ms(["sh", "-c", f"{AGENT_EXE} hook claude pre-tool-use"], root, args.runs, ours_in)
+        pre_commit = _common.median_ms([EXO, "hook", "git", "pre-commit"], root, args.runs)
+        exoproto = _common.median_ms([str(theirs), "-m", "exo.stdlib.hooks", "scope-check"], root, args.runs, theirs_in)
         figures = {
             "python_c_pass_ms": round(floor, 2),
             "pre_tool_use_ms": round(hook, 2),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,15 +23,6 @@ FENCE_CHECK = (
     "fence = Fence.from_dict({'allow': [['^src/', True]], 'deny': []})\n"
     "assert check_action(gov, fence, Action('agent:bench', 'write', 'src/app.py')).allowed\n"
 )
-
-
-def median_ms(argv: list[str], cwd: Path, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def make_repo(base: Path) -> Path:
@@ -75,10 +65,10 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="exo-bench-"))
     try:
         root = make_repo(base)
-        floor = median_ms([sys.executable, "-c", "pass"], root, args.runs)
-        fence = median_ms([sys.executable, "-c", FENCE_CHECK], root, args.runs)
+        floor = _common.median_ms([sys.executable, "-c", "pass"], root, args.runs)
+        fence = _common.median_ms([sys.executable, "-c", FENCE_CHECK], root, args.runs)
         exo = str(Path(sys.executable).parent / "exo")
-        help_ms = median_ms([exo, "--help"], root, max(10, args.runs // 4))
+        help_ms = _common.median_ms([exo, "--help"], root, max(10, args.runs // 4))
         write_stream(root, args.records)
         from exo.kernel import verify_audit
 

@@ -12,25 +12,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import _common
 
 EXO = str(Path(sys.executable).parent / "exo")
-
-
-def median_ms(argv: list[str], cwd: Path, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
@@ -51,10 +39,10 @@ def main() -> None:
         inside = plan.argv(bwrap, ["true"], root)
         figures: dict[str, float] = {}
         for _ in range(2):  # interleaved rounds; the second is reported
-            figures["python_c_pass_ms"] = median_ms([sys.executable, "-c", "pass"], root, args.runs)
-            figures["true_outside_ms"] = median_ms(["true"], root, args.runs)
-            figures["true_inside_ms"] = median_ms(inside, root, args.runs)
-            figures["exo_run_true_ms"] = median_ms([EXO, "run", "--", "true"], root, max(5, args.runs // 4))
+            figures["python_c_pass_ms"] = _common.median_ms([sys.executable, "-c", "pass"], root, args.runs)
+            figures["true_outside_ms"] = _common.median_ms(["true"], root, args.runs)
+            figures["true_inside_ms"] = _common.median_ms(inside, root, args.runs)
+            figures["exo_run_true_ms"] = _common.median_ms([EXO, "run", "--", "true"], root, max(5, args.runs // 4))
         figures["sandbox_overhead_ms"] = figures["true_inside_ms"] - figures["true_outside_ms"]
         figures["sandbox_overhead_x_floor"] = figures["sandbox_overhead_ms"] / figures["python_c_pass_ms"]
         figures["exo_run_true_x_floor"] = figures["exo_run_true_ms"] / figures["python_c_pass_ms"]
