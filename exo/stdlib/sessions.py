@@ -174,7 +174,7 @@ def start(
                 )
             recovered += abandon(root, mine, "its lease lapsed and a new session started in its worktree", at)
             abandoned.append(mine.sid)
-        ticket = tickets.read(root, ticket_id or _claimed(root, actor, at))
+        ticket = tickets.read(root, ticket_id or _claimed(root, actor, at, store))
         _startable(root, ticket)
         pinned = _pinned(root, ticket, gov, config)  # before the lease: a lock it cannot read takes none
         lease, fresh = _lease_for(root, ticket, actor, config, at, store)
@@ -212,7 +212,7 @@ def start(
         )
     prompt = _render(root, session, ticket, gov, config, at)
     return StartResult(
-        session=view(root, session, at), bootstrap=prompt, abandoned=abandoned, found=sorted(session.found)
+        session=view(root, session, at, store), bootstrap=prompt, abandoned=abandoned, found=sorted(session.found)
     )
 
 
@@ -271,7 +271,8 @@ def heartbeat(root: Path, actor: str, *, now: datetime | None = None) -> Session
     """Renew this worktree's session lease. Raises LockError(LOCK_LOST) once it expired or was taken."""
     at = ids.moment(now)
     session = own_session(root, actor)
-    renewed = renew_lock(root, session.lease, now=at, store=claims.lease_store(root))
+    store = claims.lease_store(root)
+    renewed = renew_lock(root, session.lease, now=at, store=store)
     session.lease = renewed
     runtime.save(root, session)
     append_audit(
@@ -281,7 +282,7 @@ def heartbeat(root: Path, actor: str, *, now: datetime | None = None) -> Session
         {"epoch": renewed.epoch, "expires_at": renewed.expires_at.isoformat()},
         now=at,
     )
-    return view(root, session, at)
+    return view(root, session, at, store)
 
 
 def abandon(root: Path, session: OpenSession, reason: str, at: datetime) -> list[str]:
@@ -322,11 +323,13 @@ def own_session(root: Path, actor: str) -> OpenSession:
     return session
 
 
-def _claimed(root: Path, actor: str, at: datetime) -> str:
+def _claimed(root: Path, actor: str, at: datetime, store: LocalLeaseStore | claims.RemoteLeaseStore) -> str:
     """The ticket `actor` claimed with `exo next` (a live lease no open session uses)."""
     used = {s.lease.lease_id for s in runtime.all_open(root)}
     held = sorted(
-        t for t, lease in dispatch.live_leases(root, at).items() if lease.holder == actor and lease.lease_id not in used
+        t
+        for t, lease in dispatch.live_leases(root, at, store).items()
+        if lease.holder == actor and lease.lease_id not in used
     )
     if len(held) == 1:
         return held[0]
