@@ -25,7 +25,7 @@ EXPECTED = {
     "NEXT_RACE": "distinct",
     "NEXT_TICKETS": "T-app,T-docs",
     "SESSION_START": "ok ticket=T-app",
-    "COMMIT_STAMPED": "Exo-Actor,Exo-Audit,Exo-Policy,Exo-Session,Exo-Ticket",
+    "COMMIT_STAMPED": "Exo-Actor,Exo-Audit,Exo-Claim,Exo-Policy,Exo-Session,Exo-Ticket",
     "COMMIT_REFUSED": "refused",
     "FINISH_REFUSED": "DRIFT out_of_scope:docs/notes.md",
     "FINISH_CLEAN": "ok files=1",

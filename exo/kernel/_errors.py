@@ -67,6 +67,12 @@ CODES: dict[str, Code] = {
     "REMOTE_UNREACHABLE": Code(
         3, "check the network and `git remote -v`; claims never fall back to this machine's store"
     ),
+    "BRANCH_BEHIND": Code(
+        1, "the remote branch moved on: bring its commits in (pull --rebase or merge), then finish again"
+    ),
+    "PUSH_REFUSED": Code(
+        1, "the remote would not take the push (a protected branch, a server hook): fix what it said, then finish again"
+    ),
     "IO_ERROR": Code(3, "check permissions and free disk space, then retry"),
     "INTERNAL": Code(3, "this is a bug in exo: please report it with the command you ran"),
 }

@@ -8,6 +8,10 @@ ref lock, so of several machines pushing from the same tip exactly one wins, and
 told so and read again. Nothing here commits a claim file to a branch and rebases: with that,
 everyone wins (`tests/stdlib/test_claims.py` keeps the demonstration).
 
+Finishing lands the work the same way (`finish_claim`): one `git push --atomic` updates the work
+branch and the claim's release, each from the tip it was read at, so a holder whose claim was taken
+over lands nothing, and a branch someone else moved leaves the claim held.
+
 Tips this clone has read are kept under `refs/exo/seen/<remote>/` (so their objects stay). An
 unreachable remote is REMOTE_UNREACHABLE, never a silent fallback to the local store.
 """
@@ -17,11 +21,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
-from exo.kernel import InputError, Lease, LocalLeaseStore, LockError, StateError, ids
+from exo.kernel import InputError, Lease, LeaseStore, LocalLeaseStore, LockError, StateError, ids, release_lock
 from exo.kernel.fs import atomic_write, file_lock
 from exo.kernel.state import UNREADABLE_FREEZE, State, read_doc, remove, write_doc
 
@@ -51,6 +58,15 @@ def unreachable(remote: str, detail: str) -> StateError:
     )
 
 
+class Landing(NamedTuple):
+    """A branch a claim's swap carries: `ref` on the remote from `old` (empty: it must not exist
+    yet) to `new`, in the same atomic push."""
+
+    ref: str
+    old: str
+    new: str
+
+
 def lease_store(root: Path, config: Config | None = None) -> LocalLeaseStore | RemoteLeaseStore:
     """The store `.exo/config.yaml` names for this repository's claims. The remote one keeps a copy
     of every lease it reads or writes in the local store's place, which the hooks read (so they
@@ -75,6 +91,35 @@ class RemoteLeaseStore:
             )
         self._tips: dict[str, tuple[str, Lease]] = {}  # ticket -> (the remote tip read, its lease)
         self._mirror = LocalLeaseStore(self.root) if mirror else None
+        self._carried: list[Landing] = []
+
+    @contextmanager
+    def carrying(self, landing: Landing) -> Iterator[None]:
+        """Within: a claim swap pushes `landing` with it, atomically: both refs move or neither.
+        A swap refused for the branch alone raises StateError(BRANCH_BEHIND or PUSH_REFUSED)."""
+        self._carried = [landing]
+        try:
+            yield
+        finally:
+            self._carried = []
+
+    def landing(self, head: str) -> Landing:
+        """The update that lands `head` on the remote branch of the same name as the one checked out
+        here, from the remote tip it must build on. Raises InputError(INVALID_ARGUMENT) on a detached
+        HEAD, StateError(BRANCH_BEHIND) when the remote branch has commits `head` lacks."""
+        ref = git.run(self.root, "symbolic-ref", "-q", "HEAD", check=False)
+        if not ref.startswith("refs/heads/"):
+            raise InputError(
+                "with claims on the remote, finishing lands the work on a branch, and HEAD is detached",
+                code="INVALID_ARGUMENT",
+                hint="check out a branch (`git switch -c BRANCH`) and finish again",
+            )
+        old = self._ls(ref).get(ref, "")
+        if old:
+            self._fetch(ref, [old])
+            if git.attempt(self.root, "merge-base", "--is-ancestor", old, head)[0] != 0:
+                raise behind(self.remote, ref)
+        return Landing(ref, old, head)
 
     def read(self, ticket_id: str) -> Lease | None:
         ids.ticket_id(ticket_id)
@@ -121,13 +166,15 @@ class RemoteLeaseStore:
         commit = self._commit(ticket_id, new, old)
         ref = CLAIMS + ticket_id
         for attempt in range(ATTEMPTS):
-            pushed, err = self._push(ref, old, commit)
+            pushed, err = self._push(Landing(ref, old, commit), *self._carried)
             if pushed is not None:
                 if pushed:
                     self._learned(commit, new)
-                else:
-                    self._tips.pop(ticket_id, None)  # another machine moved it: read it again
-                return pushed
+                    return True
+                self._tips.pop(ticket_id, None)  # another machine moved it: read it again
+                if self._carried and self._remote_tips(ref).get(ticket_id) == (old or None):
+                    raise self._not_landed(self._carried[0], err)  # the claim stood: the branch did not
+                return False
             # The connection failed, perhaps after the server took the push: the tip tells.
             time.sleep(BACKOFF * (attempt + 1))
             tip = self._remote_tips(ref).get(ticket_id)
@@ -144,11 +191,22 @@ class RemoteLeaseStore:
         old = self._tip_holding(lease)
         if old is None:
             return False
-        pushed, err = self._push(CLAIMS + lease.ticket_id, old, "")
+        pushed, err = self._push(Landing(CLAIMS + lease.ticket_id, old, ""))
         if pushed is None:
             raise unreachable(self.remote, err)
         self._tips.pop(lease.ticket_id, None)
         return pushed
+
+    def _not_landed(self, landing: Landing, err: str) -> StateError:
+        """Why an atomic push refused a landing whose claim had not moved: the branch moved on
+        (BRANCH_BEHIND), or the server would not take it (PUSH_REFUSED, with what git said)."""
+        if self._ls(landing.ref).get(landing.ref, "") != landing.old:
+            return behind(self.remote, landing.ref)
+        said = "; ".join(line.strip() for line in err.splitlines() if line.strip()) or "no reason given"
+        return StateError(
+            f"{self.remote!r} refused to update {landing.ref}: {said}; nothing was landed and the claim is still held",
+            code="PUSH_REFUSED",
+        )
 
     def _tip_holding(self, lease: Lease) -> str | None:
         """The remote tip whose claim is exactly `lease` (read again unless this clone just saw
@@ -158,16 +216,20 @@ class RemoteLeaseStore:
             return None
         return self._tips[lease.ticket_id][0]
 
-    def _push(self, ref: str, old: str, new: str) -> tuple[bool | None, str]:
-        """Point `ref` on the remote at `new` (empty: delete it) if it still points at `old` (empty:
-        if it does not exist). (True: done; False: the server refused, the ref moved; None: the
-        connection failed, with git's error.) No pre-push hook runs: the ref is exo's own."""
-        lease_on = f"--force-with-lease={ref}:{old}"  # the server swaps only from the tip read
-        argv = ["push", "--porcelain", "--no-verify", lease_on, self.remote, f"{new}:{ref}"]
+    def _push(self, *updates: Landing) -> tuple[bool | None, str]:
+        """Point each ref on the remote at its `new` (empty: delete it) if it still points at its
+        `old` (empty: if it does not exist), all or none (`--atomic`). (True: done; False: the
+        server refused, a ref moved; None: the connection failed, with git's error.) No pre-push
+        hook runs: what a hook would check of the work, CI's doctor checks from the history."""
+        argv = ["push", "--porcelain", "--no-verify", "--atomic"]
+        argv += [f"--force-with-lease={u.ref}:{u.old}" for u in updates]  # the server swaps only from the tips read
+        argv += [self.remote, *(f"{u.new}:{u.ref}" for u in updates)]
         code, out, err = git.attempt(self.root, *argv)
         if code == 0:
             return True, ""
-        refused = any(line.startswith("!") and ref in line for line in out.decode(errors="replace").splitlines())
+        refs = {u.ref for u in updates}
+        said = [line.split("\t") for line in out.decode(errors="replace").splitlines()]
+        refused = any(len(f) > 1 and f[0] == "!" and f[1].rpartition(":")[2] in refs for f in said)
         return (False if refused else None), err.decode(errors="replace")
 
     def _remote_tips(self, pattern: str) -> dict[str, str]:
@@ -198,7 +260,7 @@ class RemoteLeaseStore:
         missing = [tip for tip in tips if git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] != 0]
         if not missing:
             return
-        refspec = f"+{refs}:{SEEN}{self.remote}/{refs.removeprefix(CLAIMS)}"
+        refspec = f"+{refs}:{SEEN}{self.remote}/{refs.removeprefix('refs/')}"
         code, _, err = git.attempt(self.root, "fetch", "-q", "--no-tags", "--no-write-fetch-head", self.remote, refspec)
         if code != 0 and any(git.attempt(self.root, "cat-file", "-e", f"{t}^{{commit}}")[0] != 0 for t in missing):
             raise unreachable(self.remote, err.decode(errors="replace"))
@@ -236,10 +298,30 @@ class RemoteLeaseStore:
         message = f"exo freeze: {freeze['reason']}" if freeze else "exo unfreeze"
         for _ in range(ATTEMPTS * 3):
             old = self._ls(FREEZE_REF).get(FREEZE_REF) or ""
-            pushed, err = self._push(FREEZE_REF, old, self._commit_file(FREEZE_FILE, body, old, message))
+            pushed, err = self._push(Landing(FREEZE_REF, old, self._commit_file(FREEZE_FILE, body, old, message)))
             if pushed:
                 return
         raise unreachable(self.remote, err)
+
+
+def behind(remote: str, ref: str) -> StateError:
+    branch = ref.removeprefix("refs/heads/")
+    return StateError(
+        f"{branch} on {remote!r} has commits this branch lacks: the work was not landed and the claim is still held",
+        code="BRANCH_BEHIND",
+        hint=f"bring them in (`git pull --rebase {remote} {branch}` or a merge), then finish again",
+    )
+
+
+def finish_claim(root: Path, store: LeaseStore, lease: Lease, head: str) -> Lease:
+    """Release `lease` — with claims on a remote, in the one atomic push that lands `head` on the
+    work branch there: a holder whose claim was taken over lands nothing (LockError(LOCK_LOST)), and
+    a branch that moved or that the server will not update keeps the claim held (StateError(
+    BRANCH_BEHIND, PUSH_REFUSED)). An already released lease is left as it is (a retried finish)."""
+    if not isinstance(store, RemoteLeaseStore):
+        return release_lock(root, lease, store=store)
+    with store.carrying(store.landing(head)):
+        return release_lock(root, lease, store=store)
 
 
 def publish_freeze(root: Path, freeze: dict[str, str] | None) -> bool:

@@ -28,7 +28,6 @@ from exo.kernel import (
     append_audit,
     ids,
     load_governance,
-    release_lock,
     seal_audit,
 )
 from exo.kernel.fs import audit_path, file_lock
@@ -55,6 +54,7 @@ from . import (
 )
 from .checks import CheckRun
 from .drift import DriftReport
+from .githooks import claim_stamp
 from .records import Handoff, SessionRecord
 from .runtime import OpenSession
 from .sessions import Progress, SessionView, own_session, view
@@ -165,13 +165,16 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         session = own_session(root, actor)
         accept_drift = closing.accept_drift
         acceptor = authority.human_act(root, actor, "accept_drift") if accept_drift is not None else None
-        here = view(root, session, at)
+        store = claims.lease_store(root)
+        here = view(root, session, at, store)
         if not here.live:
             raise LockError(
                 f"the lease of session {session.sid} on {session.ticket_id} expired or was taken over",
                 code="LOCK_LOST",
             )
         git.can_commit(root)  # before anything is sealed: a failed closeout must stay retryable
+        if isinstance(store, claims.RemoteLeaseStore):
+            store.landing(git.head(root))  # the work must be able to land on the remote branch
         stream = _own_stream(root, session)
         gov = load_governance(root)
         if closing.set_status == "done":
@@ -181,7 +184,7 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         if done is not None:  # an earlier attempt sealed and wrote the records but did not commit
             if not (root / records.signature_path(session.sid)).exists():
                 records.sign(root, session.sid, (root / records.SESSIONS / f"{session.sid}.json").read_bytes(), signer)
-            return _commit_and_release(root, session, here, done, say)
+            return _commit_and_release(root, session, here, done, say, store)
         say("measuring drift")
         measured = drift.measure(root, session, gov, runtime.fence_of(session), session.budget)
         report = measured.report
@@ -205,7 +208,7 @@ def _close(root: Path, actor: str, closing: Closing, now: datetime | None, progr
         closed = Closed(report=report, products=measured.products, checks=ran, anchor=anchor, at=at)
         record = _record(session, closing, closed, writes(root, session))
         records.write(root, record, signer)
-        return _commit_and_release(root, session, here, record, say)
+        return _commit_and_release(root, session, here, record, say, store)
 
 
 def record_signer(gov: Governance) -> keys.Key | None:
@@ -248,15 +251,21 @@ def _closed_already(stream: bytes, event: str) -> bool:
 
 
 def _commit_and_release(
-    root: Path, session: OpenSession, here: SessionView, record: SessionRecord, say: Progress
+    root: Path, session: OpenSession, here: SessionView, record: SessionRecord, say: Progress, store: LeaseStore
 ) -> FinishResult:
-    """The closeout commit (records only), the lease released or passed on, the session closed."""
-    paths = [p for p in records.own_paths(session.sid) if (root / p).exists()]  # record, memento, audit
-    paths += [w.path for w in record.writes if w.path not in paths]
-    say("committing the session records")
-    commit = git.commit_only(root, paths, _message(session, record.outcome), _trailers(session, record.audit))
-    store = claims.lease_store(root)
-    release_lock(root, session.lease, store=store)
+    """The closeout commit (records only), the lease released (with claims on a remote, in the push
+    that lands the work) or passed on, the session closed. A retry after the commit does not commit
+    again."""
+    trailers = _trailers(session, record.audit)
+    commit = git.head(root)
+    if history.trailers_of(root, commit) != trailers:
+        paths = [p for p in records.own_paths(session.sid) if (root / p).exists()]  # record, memento, audit
+        paths += [w.path for w in record.writes if w.path not in paths]
+        say("committing the session records")
+        commit = git.commit_only(root, paths, _message(session, record.outcome), trailers)
+    if isinstance(store, claims.RemoteLeaseStore):
+        say(f"landing the work on {store.remote} with the claim's release")
+    claims.finish_claim(root, store, session.lease, commit)
     passed_on = _pass_on(root, session, record.handoff, record.ended_at, store)
     sandbox.claude_leave(root, session)
     runtime.close(root, session)
@@ -400,6 +409,7 @@ def _trailers(session: OpenSession, anchor: Anchor) -> dict[str, str]:
         "Exo-Ticket": session.ticket_id,
         "Exo-Actor": session.actor,
         "Exo-Audit": f"{anchor.seq}:{anchor.h}",
+        "Exo-Claim": claim_stamp(session.ticket_id, session.lease.epoch),
     }
 
 

@@ -150,7 +150,7 @@ def _sessions(root: Path, mark: Callable[..., None]) -> None:
     mark(
         "COMMIT_STAMPED",
         ",".join(sorted(stamped or {"refused": ""})),
-        "Exo-Actor,Exo-Audit,Exo-Policy,Exo-Session,Exo-Ticket",
+        "Exo-Actor,Exo-Audit,Exo-Claim,Exo-Policy,Exo-Session,Exo-Ticket",
     )
     (app_tree / "docs").mkdir()
     (app_tree / "docs/notes.md").write_text("out of my lane\n")

@@ -89,7 +89,19 @@ def pre_commit(root: str, actor: str | None, err: TextIO) -> int:
 
 
 STAMPS = ("Exo-Session", "Exo-Ticket", "Exo-Audit")  # what says a commit belongs to a session
-_STAMP_LINE = re.compile(r"(?:Exo-Actor|Exo-Session|Exo-Ticket|Exo-Audit|Exo-Policy)\s*:.*")
+_STAMP_LINE = re.compile(r"(?:Exo-Actor|Exo-Session|Exo-Ticket|Exo-Audit|Exo-Policy|Exo-Claim)\s*:.*")
+_CLAIM = re.compile(r"([A-Za-z][A-Za-z0-9._-]{0,63})@([1-9][0-9]{0,17})")
+
+
+def claim_stamp(ticket_id: str, epoch: int) -> str:
+    """The `Exo-Claim` value of a commit made under epoch `epoch` of the claim on `ticket_id`."""
+    return f"{ticket_id}@{epoch}"
+
+
+def claim_of(value: str) -> tuple[str, int] | None:
+    """(ticket, epoch) of an `Exo-Claim` value, or None for one that is not `TICKET@EPOCH`."""
+    match = _CLAIM.fullmatch(value)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 def prepare_commit_msg(root: str, actor: str | None, argv: list[str], env: Mapping[str, str]) -> int:
@@ -189,6 +201,9 @@ def _prepared(root: str, session: Session, actor: str, source: str) -> dict[str,
     tree = git.run(root, "write-tree")  # the tree being committed, from the index in use
     head = git.run(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
     stamp = {"Exo-Session": session.sid, "Exo-Ticket": session.ticket_id}
+    epoch = session.doc.get("lease", {}).get("epoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool):
+        stamp["Exo-Claim"] = claim_stamp(session.ticket_id, epoch)
     try:
         record = append_audit(
             root,

@@ -55,6 +55,22 @@ class Commit:
         return {path for diff in self.diffs for path in diff}
 
 
+def trailers_of(root: Path, commit: str) -> dict[str, str]:
+    """The Exo-* trailers of one commit (a full object id)."""
+    if not _HEX.fullmatch(commit):
+        raise ValueError(f"not a full object id: {commit!r}")
+    return _trailers(git.run(root, "log", "-1", "--format=%(trailers:only,unfold)", commit, "--"))
+
+
+def _trailers(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _TRAILER.fullmatch(line.strip())
+        if match:
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
 def commits(root: Path, revs: list[str]) -> list[Commit]:
     """The commits `git log revs` lists (revs are full object ids, optionally `^`-prefixed), parents
     before children, each with its diff against each parent."""
@@ -70,12 +86,7 @@ def commits(root: Path, revs: list[str]) -> list[Commit]:
     for chunk in text.split("\x1e")[1:]:
         ids, subject, trailers = chunk.split("\x1f", 2)
         sha, tree_id, *parents = ids.split()
-        found: dict[str, str] = {}
-        for line in trailers.splitlines():
-            match = _TRAILER.fullmatch(line.strip())
-            if match:
-                found[match.group(1)] = match.group(2).strip()
-        heads.append((sha, tree_id, tuple(parents), subject, found))
+        heads.append((sha, tree_id, tuple(parents), subject, _trailers(trailers)))
     diffs = _diffs(root, [(head[0], head[2]) for head in heads])
     return [
         Commit(sha, tree_id, parents, subject, trailers, diffs[sha])
