@@ -1,7 +1,8 @@
-"""REL-2 (the store's half): 16 clones, 20 rounds, racing for one ticket through one remote — a
-bare repository by path, and once through `git daemon` on loopback so the network path is used:
-exactly one winner every round, its epoch one above the last. (A stale holder's fenced finish is
-the other half, with finish pushing work and claim together.)"""
+"""REL-2: 16 clones, 20 rounds, racing for one ticket through one remote — a bare repository by
+path, and once through `git daemon` on loopback so the network path is used: exactly one winner
+every round, its epoch one above the last; and every round the holder it took over from tries a
+fenced finish of its work (through finish, and as a raw push from its stale read), which is refused
+as a whole with main untouched. At the end the last holder's finish lands its work."""
 
 from __future__ import annotations
 
@@ -20,19 +21,37 @@ pytestmark = pytest.mark.heavy
 CLONES = 16
 ROUNDS = 20 * STRESS
 
-# One contender: waits for `go TICKET`, claims it, says "won EPOCH" or the error code; until "end".
+# One contender with a work commit on top of main. `go TICKET SECONDS`: claim it (the clock at
+# SECONDS past T0), say "won EPOCH" or the error code. `finish TICKET`: a fenced finish of the work
+# with the lease it won on TICKET ("landed" or the code). `late TICKET`: the same push from its own
+# last read, past finish's checks ("landed" or "refused"). Until "end".
 RACER = """
-import sys
+import subprocess, sys
+from datetime import UTC, datetime, timedelta
 from exo.kernel import ExoError, acquire_lock
-from exo.stdlib.claims import RemoteLeaseStore
-store = RemoteLeaseStore(sys.argv[1], "origin")
+from exo.stdlib.claims import RemoteLeaseStore, finish_claim
+root, name = sys.argv[1], sys.argv[2]
+store = RemoteLeaseStore(root, "origin")
+head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+leases = {}
 print("ready", flush=True)
 for line in sys.stdin:
-    if line.strip() == "end":
+    verb, *args = line.split()
+    if verb == "end":
         break
     try:
-        lease = acquire_lock(sys.argv[1], line.split()[1], "agent:" + sys.argv[2], 600, store=store)
-        print("won", lease.epoch, flush=True)
+        if verb == "go":
+            now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=int(args[1]))
+            leases[args[0]] = lease = acquire_lock(root, args[0], "agent:" + name, 600, now=now, store=store)
+            print("won", lease.epoch, flush=True)
+        elif verb == "finish":
+            finish_claim(root, store, leases[args[0]], head)
+            print("landed", flush=True)
+        else:
+            lease = leases[args[0]]
+            with store.carrying(store.landing(head)):
+                swapped = store.swap(lease.ticket_id, lease, lease.model_copy(update={"state": "released"}))
+            print("landed" if swapped else "refused", flush=True)
     except ExoError as exc:
         print(exc.code, flush=True)
 """
@@ -65,12 +84,17 @@ def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         daemon.wait(timeout=10)
 
 
-def test_rel2_one_winner_every_round(tmp_path: Path, remote_url: str) -> None:
+def test_rel2_one_winner_every_round_and_stale_finishes_land_nothing(tmp_path: Path, remote_url: str) -> None:
+    seed = _clone(tmp_path / "seed", remote_url)
+    _commit(seed, "base")
+    subprocess.run(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=seed, check=True)
+    base = _main(seed)
     racers = []
     for i in range(CLONES):
-        root = tmp_path / f"m{i}"
-        subprocess.run(["git", "init", "-q", str(root)], check=True)
-        subprocess.run(["git", "remote", "add", "origin", remote_url], cwd=root, check=True)
+        root = _clone(tmp_path / f"m{i}", remote_url)
+        subprocess.run(["git", "fetch", "-q", "origin", "main"], cwd=root, check=True)
+        subprocess.run(["git", "checkout", "-q", "-b", "main", "FETCH_HEAD"], cwd=root, check=True)
+        _commit(root, f"work of m{i}")
         racers.append(
             subprocess.Popen(
                 [sys.executable, "-c", RACER, str(root), f"r{i}"],
@@ -82,19 +106,25 @@ def test_rel2_one_winner_every_round(tmp_path: Path, remote_url: str) -> None:
     try:
         for racer in racers:
             assert racer.stdout and racer.stdout.readline() == "ready\n"
+        holder = None  # the racer holding RACE
         for round_ in range(ROUNDS):
-            ticket = "RACE" if round_ % 2 else f"R{round_}"  # fresh tickets, and one taken again and again
-            for racer in racers:
-                assert racer.stdin
-                racer.stdin.write(f"go {ticket}\n")
-                racer.stdin.flush()
-            said = sorted(racer.stdout.readline().strip() for racer in racers if racer.stdout)
+            ticket = "RACE" if round_ % 2 else f"R{round_}"  # fresh tickets, and one taken over again and again
+            # The holder of RACE sits its next round out, so what it last read is its own stale win.
+            racing = [racer for racer in racers if ticket != "RACE" or racer is not holder]
+            said = [_say(racer, f"go {ticket} {round_ * 1000}") for racer in racing]  # the last lease lapsed
             winners = [s for s in said if s.startswith("won")]
             others = [s for s in said if s != "LOCK_HELD"]
-            assert len(winners) == 1 and said.count("LOCK_HELD") == CLONES - 1, (round_, others)
-            if ticket == "RACE":  # let it go so the next round's winner takes it over, one epoch up
-                assert winners == [f"won {round_ // 2 + 1}"], (round_, winners)
-                _release(tmp_path, remote_url)
+            assert len(winners) == 1 and said.count("LOCK_HELD") == len(racing) - 1, (round_, others)
+            if ticket != "RACE":
+                continue
+            assert winners == [f"won {round_ // 2 + 1}"], (round_, winners)
+            stale, holder = holder, racing[said.index(winners[0])]
+            if stale is not None:
+                assert _say(stale, "late RACE") == "refused", round_  # the server refused claim and branch
+                assert _say(stale, "finish RACE") == "LOCK_LOST", round_
+                assert _main(seed) == base, round_  # main untouched
+        assert holder is not None and _say(holder, "finish RACE") == "landed"
+        assert _main(seed) != base  # the live holder's work landed
     finally:
         for racer in racers:
             if racer.stdin:
@@ -102,16 +132,26 @@ def test_rel2_one_winner_every_round(tmp_path: Path, remote_url: str) -> None:
             racer.communicate(timeout=60)
 
 
-def _release(tmp_path: Path, remote_url: str) -> None:
-    """A human lets the RACE claim go (as finish would), from a clone of their own."""
-    from exo.kernel import release_lock
-    from exo.stdlib.claims import RemoteLeaseStore
+def _say(racer: subprocess.Popen[str], line: str) -> str:
+    assert racer.stdin and racer.stdout
+    racer.stdin.write(line + "\n")
+    racer.stdin.flush()
+    return racer.stdout.readline().strip()
 
-    root = tmp_path / "releaser"
-    if not root.exists():
-        subprocess.run(["git", "init", "-q", str(root)], check=True)
-        subprocess.run(["git", "remote", "add", "origin", remote_url], cwd=root, check=True)
-    store = RemoteLeaseStore(root, "origin")
-    lease = store.read("RACE")
-    assert lease is not None and lease.state == "held"
-    release_lock(root, lease, store=store)
+
+def _clone(root: Path, remote_url: str) -> Path:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    subprocess.run(["git", "remote", "add", "origin", remote_url], cwd=root, check=True)
+    for key, value in (("user.email", "racer@example.com"), ("user.name", "racer")):
+        subprocess.run(["git", "config", key, value], cwd=root, check=True)
+    return root
+
+
+def _commit(root: Path, message: str) -> None:
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=root, check=True)
+
+
+def _main(root: Path) -> str:
+    """main on the remote, as `ls-remote` tells it."""
+    out = subprocess.run(["git", "ls-remote", "origin", "refs/heads/main"], cwd=root, capture_output=True, text=True)
+    return out.stdout.split()[0]
