@@ -71,6 +71,8 @@ FIX = {
     "SIGNATURE_MISSING": "the constitution requires it signed: close sessions where a listed broker key is",
     "SIGNATURE_INVALID": "nobody listed in .exo/allowed_signers signed it: it was forged or rewritten",
     "ACT_MISSING": "a human runs the act (`exo keys add`, `exo build-governance`, ...) with their signing key",
+    "CLAIM_MISMATCH": "Exo-Claim must name the session's own ticket and lease epoch: it was forged or edited",
+    "CLAIM_STALE": "work of a claim that was taken over: the current holder builds on it (merge, rebase) or reverts it",
 }
 _SIDE = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._/@{}~^+-]{0,255}")
 _FULL_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
@@ -254,6 +256,7 @@ def _verify(root: Path, span: _Span, tmp: Path, problem: _Problems, report: Doct
         _policy(commit, judge, problem)
         for finding in judge.judge(commit):
             _tally(commit, finding, problem, report)
+    _claims(judged, found, _earlier_epochs(root, span.revs[1:]), problem)
 
 
 def _signatures(
@@ -296,6 +299,75 @@ def _signatures(
             )
     for gap in attestations.missing(listed, acts, adding, found, gov_of, lambda oids: git.blobs(root, oids)):
         problem("ACT_MISSING", f"{gap.commit.short} {gap.path}", gap.why)
+
+
+def _claims(
+    listed: list[Commit], found: dict[str, records.SessionRecord], earlier: dict[str, int], problem: _Problems
+) -> None:
+    """Fencing in the history (SPEC §8). A commit's `Exo-Claim: TICKET@EPOCH` must be its session's
+    own ticket and lease epoch; and work made under an epoch that a later one took over is stale
+    unless some commit of a later epoch builds on it (the new holder took it in). `earlier` holds
+    the highest epoch per ticket before the range (none of whose commits can build on the range)."""
+    from .githooks import claim_of
+
+    by_ticket: dict[str, list[tuple[int, Commit]]] = {}
+    for commit in listed:
+        value = commit.trailers.get("Exo-Claim")
+        if value is None:
+            continue
+        claim = claim_of(value)
+        record = found.get(commit.trailers.get("Exo-Session", ""))
+        own = record is None or (record.ticket_id, record.lease_epoch) == claim
+        if claim is None or claim[0] != commit.trailers.get("Exo-Ticket") or not own:
+            said = f"its session holds {record.ticket_id}@{record.lease_epoch}" if record and not own else "it is not"
+            problem("CLAIM_MISMATCH", commit.short, f"Exo-Claim {value!r}: {said} the commit's own ticket and epoch")
+            continue
+        by_ticket.setdefault(claim[0], []).append((claim[1], commit))
+    parents = {commit.sha: commit.parents for commit in listed}
+    for ticket_id, made in by_ticket.items():
+        latest = max([earlier.get(ticket_id, 0), *(epoch for epoch, _ in made)])
+        built_on: set[str] = set()  # ancestors of the commits of every epoch above the one judged
+        for epoch in sorted({epoch for epoch, _ in made}, reverse=True):
+            group = [commit for e, commit in made if e == epoch]
+            for commit in group:
+                if epoch < latest and commit.sha not in built_on:
+                    problem(
+                        "CLAIM_STALE",
+                        commit.short,
+                        f"made under epoch {epoch} of the claim on {ticket_id}, which epoch {latest} took over; "
+                        "no later holder's work builds on it",
+                    )
+            for commit in group:
+                built_on |= _ancestry(commit.sha, parents, built_on)
+
+
+def _ancestry(sha: str, parents: dict[str, tuple[str, ...]], known: set[str]) -> set[str]:
+    """`sha`'s ancestors among `parents` (itself excluded), not walking into `known` again."""
+    seen: set[str] = set()
+    todo = list(parents.get(sha, ()))
+    while todo:
+        here = todo.pop()
+        if here in seen or here in known:
+            continue
+        seen.add(here)
+        todo.extend(parents.get(here, ()))
+    return seen
+
+
+def _earlier_epochs(root: Path, excluded: list[str]) -> dict[str, int]:
+    """The highest Exo-Claim epoch per ticket among the commits before a range (`^BASE`), one git
+    process; nothing for the whole history."""
+    from .githooks import claim_of
+
+    if not excluded:
+        return {}
+    text = git.run(root, "log", "--format=%(trailers:key=Exo-Claim,valueonly)", *(rev[1:] for rev in excluded), "--")
+    highest: dict[str, int] = {}
+    for line in text.splitlines():
+        claim = claim_of(line.strip())
+        if claim is not None:
+            highest[claim[0]] = max(highest.get(claim[0], 0), claim[1])
+    return highest
 
 
 def _wanted(exo: dict[str, history.Entry], listed: list[Commit], contents: dict[str, bytes]) -> set[str]:

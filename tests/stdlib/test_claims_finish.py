@@ -186,3 +186,84 @@ def test_the_cli_says_why_a_finish_did_not_land(team: tuple[Path, Path], git_rem
     error = json.loads(done.out)["error"]
     assert error["code"] == "BRANCH_BEHIND" and "git pull --rebase origin main" in error["hint"], error
     assert CLAIMS + "T1" in git(git_remote, "for-each-ref", "--format=%(refname)")
+
+
+# --- doctor: the epochs in the history
+
+
+def doctor_codes(tmp_path: Path, remote: Path) -> dict[str, list[str]]:
+    """What doctor finds in a fresh clone of the remote's main: {code: [messages]}."""
+    from exo.stdlib import doctor
+
+    fresh = tmp_path / f"ci{len(list(tmp_path.glob('ci*')))}"
+    subprocess.run(["git", "clone", "-q", str(remote), str(fresh)], check=True)
+    found: dict[str, list[str]] = {}
+    for item in doctor.diagnose(fresh).problems:
+        found.setdefault(item.code, []).append(f"{item.subject}: {item.message}")
+    return found
+
+
+def take_over(a: Path, b: Path) -> datetime:
+    """a's session on T1 makes a commit; its lease lapses and b's session takes T1 over (epoch 2),
+    commits and finishes, landing on main. The time b finished at."""
+    started = datetime.now(UTC)
+    sessions.start(a, "agent:a", ticket_id="T1", now=started)
+    assert work(a, "agent:a", "a.py") == "T1@1"
+    later = started + timedelta(seconds=1800 + 60)
+    assert sessions.start(b, "agent:b", ticket_id="T1", now=later).session.epoch == 2
+    assert work(b, "agent:b", "b.py") == "T1@2"
+    closeout.finish(b, "agent:b", summary="b", now=later)
+    return later
+
+
+def test_doctor_rejects_work_of_a_taken_over_claim_merged_around_the_fence(
+    tmp_path: Path, team: tuple[Path, Path], git_remote: Path
+) -> None:
+    """The stale holder cannot land, but a human can merge its branch by hand: doctor names the
+    commit made under the epoch that was taken over."""
+    a, b = team
+    take_over(a, b)
+    assert "CLAIM_STALE" not in doctor_codes(tmp_path, git_remote)
+    stale = git(a, "rev-parse", "HEAD")[:12]
+    git(a, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", env={"EXO_ACTOR": "human:h@example.com"})
+    git(a, "push", "-q", "origin", "main")
+    found = doctor_codes(tmp_path, git_remote)
+    assert [m.split(":")[0] for m in found.get("CLAIM_STALE", [])] == [stale], found
+    assert "epoch 1 of the claim on T1, which epoch 2 took over" in found["CLAIM_STALE"][0]
+
+
+def test_doctor_accepts_stale_work_the_new_holder_built_on(
+    tmp_path: Path, team: tuple[Path, Path], git_remote: Path
+) -> None:
+    """The same takeover, but a pushed its branch before its lease lapsed and b's session took the
+    work in: nothing is stale."""
+    a, b = team
+    started = datetime.now(UTC)
+    sessions.start(a, "agent:a", ticket_id="T1", now=started)
+    work(a, "agent:a", "a.py")
+    git(a, "push", "-q", "origin", "main:refs/heads/wip")
+    later = started + timedelta(seconds=1800 + 60)
+    sessions.start(b, "agent:b", ticket_id="T1", now=later)
+    git(b, "pull", "-q", "--no-rebase", "--no-edit", "origin", "wip", env={"EXO_ACTOR": "agent:b"})
+    work(b, "agent:b", "b.py")
+    closeout.finish(b, "agent:b", summary="b", now=later)
+    found = doctor_codes(tmp_path, git_remote)
+    assert "CLAIM_STALE" not in found and "CLAIM_MISMATCH" not in found, found
+
+
+def test_doctor_rejects_a_claim_trailer_that_is_not_the_sessions_own(
+    tmp_path: Path, team: tuple[Path, Path], git_remote: Path
+) -> None:
+    a, _b = team
+    sessions.start(a, "agent:a", ticket_id="T1")
+    work(a, "agent:a", "x.py")
+    done = closeout.finish(a, "agent:a", summary="x")
+    sid = git(a, "log", "-1", "--format=%(trailers:key=Exo-Session,valueonly)", done.commit or "")
+    assert doctor_codes(tmp_path, git_remote).get("CLAIM_MISMATCH") is None
+    forged = ["-c", "core.hooksPath=/dev/null", "commit", "-q", "--allow-empty", "-m", "more"]
+    for trailer in (f"Exo-Session: {sid}", "Exo-Ticket: T1", "Exo-Claim: T1@7", "Exo-Actor: agent:a"):
+        forged += ["--trailer", trailer]
+    git(a, *forged)
+    git(a, "push", "-q", "origin", "main")
+    found = doctor_codes(tmp_path, git_remote)
+    assert len(found.get("CLAIM_MISMATCH", [])) == 1 and "its session holds T1@1" in found["CLAIM_MISMATCH"][0], found
