@@ -8,6 +8,10 @@ ref lock, so of several machines pushing from the same tip exactly one wins, and
 told so and read again. Nothing here commits a claim file to a branch and rebases: with that,
 everyone wins (`tests/stdlib/test_claims.py` keeps the demonstration).
 
+Expiry is judged on this machine's own monotonic clock (`Watch`): a claim is taken over only once
+this clone has seen its tip unchanged for a whole lease length, whatever the holder's wall clock
+wrote; a tip this clone has watched that long reads as expired even if that clock ran ahead.
+
 Finishing lands the work the same way (`finish_claim`): one `git push --atomic` updates the work
 branch and the claim's release, each from the tip it was read at, so a holder whose claim was taken
 over lands nothing, and a branch someone else moved leaves the claim held.
@@ -21,8 +25,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,6 +72,70 @@ class Landing(NamedTuple):
     new: str
 
 
+class Clock(NamedTuple):
+    """The clocks a contender judges expiry by: a monotonic one (seconds, never stepped), the
+    identity of the boot it counts from (a reboot restarts every watch), and the wall clock."""
+
+    monotonic: Callable[[], float]
+    boot: Callable[[], str]
+    wall: Callable[[], datetime]
+
+
+def _boot() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:  # no boot id here: when the monotonic clock started, to the minute
+        return str(round((time.time() - time.monotonic()) / 60))
+
+
+MACHINE = Clock(time.monotonic, _boot, lambda: datetime.now(UTC))
+
+
+class Watch:
+    """When this clone first saw each claim's current tip, on its monotonic clock, kept in a cache
+    under the git common dir (shared by its worktrees and its processes; losing it only restarts
+    the watches, which delays takeovers and never hastens one)."""
+
+    def __init__(self, root: Path, clock: Clock) -> None:
+        self.root = root
+        self.path = State(root).cache("claims-watch")
+        self.clock = clock
+        self._boot = clock.boot()
+        self._seen: dict[str, tuple[str, float]] | None = None
+
+    def see(self, tips: dict[str, str]) -> dict[str, float]:
+        """{ticket: seconds this clone has seen its tip as the claim} for `tips` ({ticket: tip});
+        tips seen here for the first time are noted (0 seconds), all in one write."""
+        seen = self._load()
+        if any(seen.get(t, ("", 0.0))[0] != tip for t, tip in tips.items()):
+            with file_lock(self.root, self.path):
+                seen = self._load(again=True)
+                now = self.clock.monotonic()
+                new = {t: (tip, now) for t, tip in tips.items() if seen.get(t, ("", 0.0))[0] != tip}
+                seen.update(new)
+                doc = {"boot": self._boot, "tips": {t: [oid, at] for t, (oid, at) in sorted(seen.items())}}
+                write_doc(self.path, doc)
+        now = self.clock.monotonic()
+        return {t: max(0.0, now - seen[t][1]) for t in tips}
+
+    def _load(self, *, again: bool = False) -> dict[str, tuple[str, float]]:
+        if self._seen is not None and not again:
+            return self._seen
+        try:
+            doc = read_doc(self.path) or {}
+        except StateError:
+            doc = {}  # a damaged cache restarts the watches
+        tips = doc.get("tips") if doc.get("boot") == self._boot else None
+        self._seen = {
+            ticket_id: (entry[0], float(entry[1]))
+            for ticket_id, entry in (tips.items() if isinstance(tips, dict) else [])
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+            and isinstance(entry[1], int | float) and not isinstance(entry[1], bool)
+        }  # fmt: skip
+        return self._seen
+
+
 def lease_store(root: Path, config: Config | None = None) -> LocalLeaseStore | RemoteLeaseStore:
     """The store `.exo/config.yaml` names for this repository's claims. The remote one keeps a copy
     of every lease it reads or writes in the local store's place, which the hooks read (so they
@@ -78,7 +147,7 @@ def lease_store(root: Path, config: Config | None = None) -> LocalLeaseStore | R
 class RemoteLeaseStore:
     """Leases as refs on the git remote `remote`, swapped by compare-and-swap pushes."""
 
-    def __init__(self, root: str | Path, remote: str, *, mirror: bool = False) -> None:
+    def __init__(self, root: str | Path, remote: str, *, mirror: bool = False, clock: Clock = MACHINE) -> None:
         if not _REMOTE_RE.fullmatch(remote):
             raise StateError(f"{remote!r} is not a git remote name exo accepts", code="INVALID_ARGUMENT")
         self.root = Path(root).absolute()
@@ -89,8 +158,9 @@ class RemoteLeaseStore:
                 code="INVALID_ARGUMENT",
                 hint=f"add it with `git remote add {remote} URL`, or set the claims store in .exo/config.yaml",
             )
-        self._tips: dict[str, tuple[str, Lease]] = {}  # ticket -> (the remote tip read, its lease)
+        self._tips: dict[str, tuple[str, Lease, Lease]] = {}  # ticket -> (tip read, its lease, as judged here)
         self._mirror = LocalLeaseStore(self.root) if mirror else None
+        self._watch = Watch(self.root, clock)
         self._carried: list[Landing] = []
 
     @contextmanager
@@ -128,31 +198,40 @@ class RemoteLeaseStore:
             self._tips.pop(ticket_id, None)
             return None
         self._fetch(f"{CLAIMS}{ticket_id}", [tip])
-        return self._lease_at(ticket_id, tip)
+        return self._lease_at(ticket_id, tip, self._watch.see({ticket_id: tip})[ticket_id])
 
     def all(self) -> list[Lease]:
         """Every claim on the remote, in ticket order (one listing, one fetch for what is new here)."""
         tips = self._remote_tips(CLAIMS + "*")
         self._fetch(CLAIMS + "*", list(tips.values()))
-        return [self._lease_at(ticket_id, tips[ticket_id]) for ticket_id in sorted(tips)]
+        watched = self._watch.see(tips)
+        return [self._lease_at(ticket_id, tips[ticket_id], watched[ticket_id]) for ticket_id in sorted(tips)]
 
-    def _lease_at(self, ticket_id: str, tip: str) -> Lease:
+    def _lease_at(self, ticket_id: str, tip: str, watched: float) -> Lease:
+        """The claim at `tip` as this clone judges it, having seen that tip for `watched` seconds:
+        once that is a whole lease length, it is expired here whatever its wall-clock expiry says."""
         known = self._tips.get(ticket_id)
         if known is not None and known[0] == tip:
-            return known[1]
-        raw = git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
-        try:
-            lease = Lease.model_validate_json(raw)
-        except ValidationError as exc:
-            raise LockError(f"the claim {CLAIMS}{ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT") from exc
-        if lease.ticket_id != ticket_id:
-            raise LockError(f"the claim {CLAIMS}{ticket_id} names ticket {lease.ticket_id}", code="LOCK_CORRUPT")
-        self._learned(tip, lease)
-        return lease
+            lease = known[1]
+        else:
+            raw = git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
+            try:
+                lease = Lease.model_validate_json(raw)
+            except ValidationError as exc:
+                raise LockError(
+                    f"the claim {CLAIMS}{ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT"
+                ) from exc
+            if lease.ticket_id != ticket_id:
+                raise LockError(f"the claim {CLAIMS}{ticket_id} names ticket {lease.ticket_id}", code="LOCK_CORRUPT")
+        judged = lease
+        if lease.state == "held" and watched >= lease.ttl_seconds:
+            judged = lease.model_copy(update={"expires_at": min(lease.expires_at, self._watch.clock.wall())})
+        self._learned(tip, lease, judged)
+        return judged
 
-    def _learned(self, tip: str, lease: Lease) -> None:
+    def _learned(self, tip: str, lease: Lease, judged: Lease) -> None:
         """Remember the tip a lease came from, and copy the lease where the hooks read it."""
-        self._tips[lease.ticket_id] = (tip, lease)
+        self._tips[lease.ticket_id] = (tip, lease, judged)
         if self._mirror is not None:
             path = self._mirror.path(lease.ticket_id)
             with file_lock(self._mirror.root, path):
@@ -163,13 +242,15 @@ class RemoteLeaseStore:
         old = "" if expected is None else self._tip_holding(expected)
         if old is None:
             return False
+        if expected is not None and expected.state == "held" and new.lease_id != expected.lease_id:
+            self._may_take_over(expected, old)
         commit = self._commit(ticket_id, new, old)
         ref = CLAIMS + ticket_id
         for attempt in range(ATTEMPTS):
             pushed, err = self._push(Landing(ref, old, commit), *self._carried)
             if pushed is not None:
                 if pushed:
-                    self._learned(commit, new)
+                    self._seen_own(commit, new)
                     return True
                 self._tips.pop(ticket_id, None)  # another machine moved it: read it again
                 if self._carried and self._remote_tips(ref).get(ticket_id) == (old or None):
@@ -179,7 +260,7 @@ class RemoteLeaseStore:
             time.sleep(BACKOFF * (attempt + 1))
             tip = self._remote_tips(ref).get(ticket_id)
             if tip == commit:
-                self._learned(commit, new)
+                self._seen_own(commit, new)
                 return True
             if tip != (old or None):
                 self._tips.pop(ticket_id, None)
@@ -197,6 +278,23 @@ class RemoteLeaseStore:
         self._tips.pop(lease.ticket_id, None)
         return pushed
 
+    def _may_take_over(self, held: Lease, tip: str) -> None:
+        """Refuse to take over `held` (LockError(LOCK_HELD)) until this clone has itself seen its
+        tip unchanged for a whole lease: the holder's wall clock may be behind this one's."""
+        watched = self._watch.see({held.ticket_id: tip})[held.ticket_id]
+        if watched < held.ttl_seconds:
+            raise LockError(
+                f"ticket {held.ticket_id} is claimed by {held.holder} (epoch {held.epoch}); its expiry passed by the "
+                f"wall clock, but this machine has seen the claim unchanged for only {int(watched)} s of its "
+                f"{held.ttl_seconds} s lease",
+                code="LOCK_HELD",
+                hint="expiry is judged on this machine's own clock: try again once a whole lease has passed",
+            )
+
+    def _seen_own(self, tip: str, lease: Lease) -> None:
+        self._watch.see({lease.ticket_id: tip})
+        self._learned(tip, lease, lease)
+
     def _not_landed(self, landing: Landing, err: str) -> StateError:
         """Why an atomic push refused a landing whose claim had not moved: the branch moved on
         (BRANCH_BEHIND), or the server would not take it (PUSH_REFUSED, with what git said)."""
@@ -212,7 +310,7 @@ class RemoteLeaseStore:
         """The remote tip whose claim is exactly `lease` (read again unless this clone just saw
         it), or None once the claim is something else."""
         known = self._tips.get(lease.ticket_id)
-        if (known is None or known[1] != lease) and self.read(lease.ticket_id) != lease:
+        if (known is None or lease not in known[1:]) and self.read(lease.ticket_id) != lease:
             return None
         return self._tips[lease.ticket_id][0]
 

@@ -3,10 +3,12 @@ across clones of one remote, one holder at a time, epochs that only grow, stale 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 
 from exo.kernel import ExoError, LeaseStore, LocalLeaseStore, acquire_lock, inspect_lock, release_lock, renew_lock
 from exo.kernel.state import State
-from exo.stdlib.claims import CLAIMS, RemoteLeaseStore
+from exo.stdlib.claims import CLAIMS, MACHINE, Clock, RemoteLeaseStore
 from tests.conftest import exo, git
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -24,6 +26,25 @@ Machine = Callable[[], tuple[Path, LeaseStore]]
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def wall_clock_only() -> Clock:
+    """The clocks of a machine whose own watch never holds a takeover back (every tip looks watched
+    for ages): expiry falls to the wall clock, which these tests move by hand with `now=`. The
+    watch itself is tested below with a clock of its own."""
+    ticks = itertools.count(0, 10**9)
+    return Clock(lambda: float(next(ticks)), lambda: "wall-clock-only", lambda: datetime.max.replace(tzinfo=UTC))
+
+
+class Stopwatch:
+    """A monotonic clock the test advances by hand (`.t`), beside the real wall clock."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.boot = "boot-1"
+
+    def clock(self) -> Clock:
+        return Clock(lambda: self.t, lambda: self.boot, MACHINE.wall)
 
 
 def code_of(call: Callable[[], object]) -> str:
@@ -61,7 +82,7 @@ def machines(request: pytest.FixtureRequest, tmp_path: Path, git_remote: Path) -
             return root, LocalLeaseStore(root)
         root = machine(tmp_path, f"m{len(made)}", git_remote)
         made.append(root)
-        return root, RemoteLeaseStore(root, "origin")
+        return root, RemoteLeaseStore(root, "origin", clock=wall_clock_only())
 
     return contender
 
@@ -84,7 +105,7 @@ def test_renew_extends_and_an_expired_lease_is_taken_over(machines: Machine) -> 
     (a, sa), (b, sb) = machines(), machines()
     lease = acquire_lock(a, "T1", "agent:a", 60, now=at(0), store=sa)
     renewed = renew_lock(a, lease, now=at(50), store=sa)
-    assert renewed.expires_at == at(110) and renewed.renewals == 1 and renewed.epoch == 1
+    assert renewed.expires_at == T0 + timedelta(seconds=110) and renewed.renewals == 1 and renewed.epoch == 1
     taken = acquire_lock(b, "T1", "agent:b", 60, now=at(111), store=sb)
     assert (taken.epoch, taken.holder) == (2, "agent:b")
     assert code_of(lambda: renew_lock(a, renewed, now=at(112), store=sa)) == "LOCK_LOST"
@@ -176,7 +197,7 @@ def test_a_swap_from_a_stale_read_is_refused_however_late_it_is_pushed(tmp_path:
     """The compare is against the tip this machine read, not the one git push sees when it runs:
     another machine's claim in between makes the swap fail, never overwrites it."""
     a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
-    sa, sb = RemoteLeaseStore(a, "origin"), RemoteLeaseStore(b, "origin")
+    sa, sb = RemoteLeaseStore(a, "origin", clock=wall_clock_only()), RemoteLeaseStore(b, "origin")
     assert sa.read("T1") is None
     theirs = acquire_lock(b, "T1", "agent:b", 60, now=at(0), store=sb)
     mine = theirs.model_copy(update={"holder": "agent:a", "lease_id": "a" * 16})
@@ -186,6 +207,72 @@ def test_a_swap_from_a_stale_read_is_refused_however_late_it_is_pushed(tmp_path:
     renewed = renew_lock(b, theirs, now=at(10), store=sb)
     assert seen is not None and sa.swap("T1", seen, mine) is False  # it read the grant; a renewal since
     assert inspect_lock(a, "T1", store=sa) == renewed
+
+
+def test_a_contender_whose_wall_clock_runs_ahead_waits_a_whole_lease_on_its_own_clock(
+    tmp_path: Path, git_remote: Path
+) -> None:
+    """The holder's clock is two hours behind: by the contender's wall clock the claim expired long
+    ago. The contender takes it over only once it has itself seen the tip unchanged for the lease's
+    60 s; a renewal in between (a new tip) starts its watch again."""
+    a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
+    watch = Stopwatch()
+    sa, sb = RemoteLeaseStore(a, "origin"), RemoteLeaseStore(b, "origin", clock=watch.clock())
+    behind = datetime.now(UTC) - timedelta(hours=2)
+    lease = acquire_lock(a, "T1", "agent:a", 60, now=behind, store=sa)
+    refused = code_of(lambda: acquire_lock(b, "T1", "agent:b", 60, store=sb))
+    assert refused == "LOCK_HELD"
+    watch.t = 59.0
+    assert code_of(lambda: acquire_lock(b, "T1", "agent:b", 60, store=sb)) == "LOCK_HELD"
+    lease = renew_lock(a, lease, now=behind + timedelta(seconds=50), store=sa)  # a new tip
+    watch.t = 100.0  # a whole lease since the first tip, but not since the renewal
+    assert code_of(lambda: acquire_lock(b, "T1", "agent:b", 60, store=sb)) == "LOCK_HELD"
+    watch.t = 160.0
+    taken = acquire_lock(b, "T1", "agent:b", 60, store=sb)
+    assert (taken.holder, taken.epoch) == ("agent:b", 2)
+    assert code_of(lambda: renew_lock(a, lease, now=behind + timedelta(seconds=60), store=sa)) == "LOCK_LOST"
+
+
+def test_a_holder_whose_wall_clock_runs_ahead_holds_no_longer_than_a_lease(tmp_path: Path, git_remote: Path) -> None:
+    """The holder's clock is a year ahead, so the expiry it wrote is a year away. A contender that
+    has watched the tip for a whole lease reads it as expired and takes it over."""
+    a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
+    watch = Stopwatch()
+    sa, sb = RemoteLeaseStore(a, "origin"), RemoteLeaseStore(b, "origin", clock=watch.clock())
+    acquire_lock(a, "T1", "agent:a", 60, now=datetime.now(UTC) + timedelta(days=365), store=sa)
+    seen = sb.read("T1")
+    assert seen is not None and seen.live()
+    watch.t = 61.0
+    judged = sb.read("T1")
+    assert judged is not None and not judged.live()  # expired here, whatever the holder's clock wrote
+    assert acquire_lock(b, "T1", "agent:b", 60, store=sb).epoch == 2
+
+
+def test_the_watch_is_kept_across_processes_and_restarts_after_a_reboot(tmp_path: Path, git_remote: Path) -> None:
+    a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
+    watch = Stopwatch()
+    acquire_lock(
+        a, "T1", "agent:a", 60, now=datetime.now(UTC) - timedelta(hours=1), store=RemoteLeaseStore(a, "origin")
+    )
+    assert RemoteLeaseStore(b, "origin", clock=watch.clock()).read("T1") is not None  # first seen at t=0
+    watch.t, watch.boot = 61.0, "boot-2"  # the machine rebooted: its monotonic clock says nothing of before
+    store = RemoteLeaseStore(b, "origin", clock=watch.clock())
+    assert code_of(lambda: acquire_lock(b, "T1", "agent:b", 60, store=store)) == "LOCK_HELD"
+    watch.t = 122.0
+    later = RemoteLeaseStore(b, "origin", clock=watch.clock())  # another process of the same clone
+    assert acquire_lock(b, "T1", "agent:b", 60, store=later).epoch == 2
+
+
+def test_with_the_machines_own_clocks_a_lapsed_claim_is_taken_after_a_lease_of_watching(
+    tmp_path: Path, git_remote: Path
+) -> None:
+    a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
+    lapsed = datetime.now(UTC) - timedelta(seconds=10)
+    acquire_lock(a, "T1", "agent:a", 1, now=lapsed, store=RemoteLeaseStore(a, "origin"))
+    sb = RemoteLeaseStore(b, "origin")
+    assert code_of(lambda: acquire_lock(b, "T1", "agent:b", 1, store=sb)) == "LOCK_HELD"
+    time.sleep(1.1)
+    assert acquire_lock(b, "T1", "agent:b", 1, store=RemoteLeaseStore(b, "origin")).epoch == 2
 
 
 def test_the_design_avoided_a_claim_file_pulled_and_rebased_lets_everyone_win(tmp_path: Path, git_remote: Path) -> None:

@@ -17,7 +17,7 @@ from exo.kernel import ExoError, acquire_lock
 from exo.stdlib import closeout, dispatch, scaffold, sessions, tickets
 from exo.stdlib.claims import CLAIMS, RemoteLeaseStore, finish_claim
 from tests.conftest import exo
-from tests.stdlib.test_claims import at, code_of, git_remote, machine
+from tests.stdlib.test_claims import at, code_of, git_remote, machine, wall_clock_only
 
 __all__ = ["git_remote"]  # the fixture, shared with test_claims
 
@@ -55,6 +55,18 @@ def team(tmp_path: Path, git_remote: Path) -> tuple[Path, Path]:
     return clones[0], clones[1]
 
 
+def watched_for_a_lease(root: Path) -> None:
+    """This clone looks at the claims on its remote and, as if a whole lease had passed on its own
+    clock since, is ready to take over those that lapsed (expiry is judged on each machine's clock)."""
+    from exo.kernel.state import State, read_doc, write_doc
+
+    RemoteLeaseStore(root, "origin").all()
+    path = State(root).cache("claims-watch")
+    doc = read_doc(path)
+    assert doc is not None
+    write_doc(path, {**doc, "tips": {t: [tip, at - 7 * 24 * 3600] for t, (tip, at) in doc["tips"].items()}})
+
+
 def work(root: Path, actor: str, name: str) -> str:
     """Commit a file under src/ through the real git hooks; the commit's Exo-Claim trailer."""
     (root / "src").mkdir(exist_ok=True)
@@ -86,6 +98,7 @@ def test_a_taken_over_holder_lands_nothing(team: tuple[Path, Path], git_remote: 
     assert work(a, "agent:a", "x.py") == "T1@1"  # the hooks judge the lease on the real clock
     main_before = remote_tip(git_remote, "refs/heads/main")
     later = started + timedelta(seconds=1800 + 60)
+    watched_for_a_lease(b)
     taken = dispatch.next_ticket(b, "agent:b", now=later)
     assert taken.ticket is not None and taken.ticket.id == "T1" and taken.lease is not None
     assert taken.lease.epoch == 2
@@ -101,7 +114,7 @@ def test_a_stale_swap_carrying_the_branch_is_refused_as_a_whole(tmp_path: Path, 
     a, b = machine(tmp_path, "a", git_remote), machine(tmp_path, "b", git_remote)
     git(a, "commit", "-q", "--allow-empty", "-m", "base")
     git(a, "push", "-q", "origin", "main")
-    sa, sb = RemoteLeaseStore(a, "origin"), RemoteLeaseStore(b, "origin")
+    sa, sb = RemoteLeaseStore(a, "origin"), RemoteLeaseStore(b, "origin", clock=wall_clock_only())
     mine = acquire_lock(a, "T1", "agent:a", 60, now=at(0), store=sa)
     git(a, "commit", "-q", "--allow-empty", "-m", "work")
     head = git(a, "rev-parse", "HEAD")
@@ -210,6 +223,7 @@ def take_over(a: Path, b: Path) -> datetime:
     sessions.start(a, "agent:a", ticket_id="T1", now=started)
     assert work(a, "agent:a", "a.py") == "T1@1"
     later = started + timedelta(seconds=1800 + 60)
+    watched_for_a_lease(b)
     assert sessions.start(b, "agent:b", ticket_id="T1", now=later).session.epoch == 2
     assert work(b, "agent:b", "b.py") == "T1@2"
     closeout.finish(b, "agent:b", summary="b", now=later)
@@ -243,6 +257,7 @@ def test_doctor_accepts_stale_work_the_new_holder_built_on(
     work(a, "agent:a", "a.py")
     git(a, "push", "-q", "origin", "main:refs/heads/wip")
     later = started + timedelta(seconds=1800 + 60)
+    watched_for_a_lease(b)
     sessions.start(b, "agent:b", ticket_id="T1", now=later)
     git(b, "pull", "-q", "--no-rebase", "--no-edit", "origin", "wip", env={"EXO_ACTOR": "agent:b"})
     work(b, "agent:b", "b.py")

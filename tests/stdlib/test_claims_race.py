@@ -21,17 +21,19 @@ pytestmark = pytest.mark.heavy
 CLONES = 16
 ROUNDS = 20 * STRESS
 
-# One contender with a work commit on top of main. `go TICKET SECONDS`: claim it (the clock at
-# SECONDS past T0), say "won EPOCH" or the error code. `finish TICKET`: a fenced finish of the work
+# One contender with a work commit on top of main. `go TICKET SECONDS`: claim it (its wall and
+# monotonic clocks at SECONDS past T0), say "won EPOCH" or the error code. `finish TICKET`: a fenced finish of the work
 # with the lease it won on TICKET ("landed" or the code). `late TICKET`: the same push from its own
 # last read, past finish's checks ("landed" or "refused"). Until "end".
 RACER = """
 import subprocess, sys
 from datetime import UTC, datetime, timedelta
 from exo.kernel import ExoError, acquire_lock
-from exo.stdlib.claims import RemoteLeaseStore, finish_claim
+from exo.stdlib.claims import Clock, RemoteLeaseStore, finish_claim
 root, name = sys.argv[1], sys.argv[2]
-store = RemoteLeaseStore(root, "origin")
+t0, seconds = datetime(2026, 1, 1, tzinfo=UTC), [0]
+clock = Clock(lambda: float(seconds[0]), lambda: "race", lambda: t0 + timedelta(seconds=seconds[0]))
+store = RemoteLeaseStore(root, "origin", clock=clock)
 head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
 leases = {}
 print("ready", flush=True)
@@ -41,8 +43,8 @@ for line in sys.stdin:
         break
     try:
         if verb == "go":
-            now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=int(args[1]))
-            leases[args[0]] = lease = acquire_lock(root, args[0], "agent:" + name, 600, now=now, store=store)
+            seconds[0] = int(args[1])
+            leases[args[0]] = lease = acquire_lock(root, args[0], "agent:" + name, 600, now=clock.wall(), store=store)
             print("won", lease.epoch, flush=True)
         elif verb == "finish":
             finish_claim(root, store, leases[args[0]], head)
