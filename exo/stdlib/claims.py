@@ -316,15 +316,23 @@ class RemoteLeaseStore:
 
     def _push(self, *updates: Landing) -> tuple[bool | None, str]:
         """Point each ref on the remote at its `new` (empty: delete it) if it still points at its
-        `old` (empty: if it does not exist), all or none (`--atomic`). (True: done; False: the
-        server refused, a ref moved; None: the connection failed, with git's error.) No pre-push
-        hook runs: what a hook would check of the work, CI's doctor checks from the history."""
-        argv = ["push", "--porcelain", "--no-verify", "--atomic"]
+        `old` (empty: if it does not exist), all or none (`--atomic`, for more than one). (True:
+        done; False: the server refused, a ref moved; None: the connection failed, with git's
+        error.) Raises StateError(PUSH_REFUSED) for a server that cannot push atomically. No
+        pre-push hook runs: what a hook would check of the work, CI's doctor checks from the history."""
+        argv = ["push", "--porcelain", "--no-verify", *(["--atomic"] if len(updates) > 1 else [])]
         argv += [f"--force-with-lease={u.ref}:{u.old}" for u in updates]  # the server swaps only from the tips read
         argv += [self.remote, *(f"{u.new}:{u.ref}" for u in updates)]
         code, out, err = git.attempt(self.root, *argv)
         if code == 0:
             return True, ""
+        if b"does not support --atomic" in err:
+            raise StateError(
+                f"{self.remote!r} cannot update several refs at once (git push --atomic), which landing the work "
+                "with the claim's release needs; nothing was landed and the claim is still held",
+                code="PUSH_REFUSED",
+                hint="host the claims on a remote whose server supports atomic pushes, or use `claims: {store: local}`",
+            )
         refs = {u.ref for u in updates}
         said = [line.split("\t") for line in out.decode(errors="replace").splitlines()]
         refused = any(len(f) > 1 and f[0] == "!" and f[1].rpartition(":")[2] in refs for f in said)

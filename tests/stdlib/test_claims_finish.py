@@ -282,3 +282,21 @@ def test_doctor_rejects_a_claim_trailer_that_is_not_the_sessions_own(
     git(a, "push", "-q", "origin", "main")
     found = doctor_codes(tmp_path, git_remote)
     assert len(found.get("CLAIM_MISMATCH", [])) == 1 and "its session holds T1@1" in found["CLAIM_MISMATCH"][0], found
+
+
+def test_a_server_without_atomic_pushes_takes_claims_but_refuses_to_land(
+    team: tuple[Path, Path], git_remote: Path
+) -> None:
+    """A forge that cannot push atomically (Azure DevOps is one) still holds claims, one ref per
+    push; finishing, which needs the two refs to move together, is refused and says why."""
+    a, _b = team
+    git(git_remote, "config", "receive.advertiseAtomic", "false")
+    sessions.start(a, "agent:a", ticket_id="T1")
+    work(a, "agent:a", "x.py")
+    main_before = remote_tip(git_remote, "refs/heads/main")
+    with pytest.raises(ExoError) as refused:
+        closeout.finish(a, "agent:a", summary="x")
+    assert refused.value.code == "PUSH_REFUSED" and "git push --atomic" in refused.value.message
+    assert remote_tip(git_remote, "refs/heads/main") == main_before
+    claim = RemoteLeaseStore(a, "origin").read("T1")
+    assert claim is not None and claim.state == "held"
