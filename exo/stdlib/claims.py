@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from exo.kernel import InputError, Lease, LeaseStore, LocalLeaseStore, LockError, StateError, ids, release_lock
 from exo.kernel.fs import atomic_write, file_lock
-from exo.kernel.state import UNREADABLE_FREEZE, State, read_doc, remove, write_doc
+from exo.kernel.state import UNREADABLE_FREEZE, State, read_bytes, read_doc, remove, write_doc
 
 from . import git
 from .config import Config, load_config
@@ -231,11 +231,14 @@ class RemoteLeaseStore:
 
     def _learned(self, tip: str, lease: Lease, judged: Lease) -> None:
         """Remember the tip a lease came from, and copy the lease where the hooks read it."""
+        known = self._tips.get(lease.ticket_id)
         self._tips[lease.ticket_id] = (tip, lease, judged)
-        if self._mirror is not None:
+        if self._mirror is not None and (known is None or known[0] != tip):
             path = self._mirror.path(lease.ticket_id)
+            body = lease.model_dump_json(indent=2).encode() + b"\n"
             with file_lock(self._mirror.root, path):
-                atomic_write(path, lease.model_dump_json(indent=2).encode() + b"\n")
+                if read_bytes(str(path)) != body:  # a listing rewrites nothing that is unchanged
+                    atomic_write(path, body)
 
     def swap(self, ticket_id: str, expected: Lease | None, new: Lease) -> bool:
         ids.ticket_id(ticket_id)
