@@ -306,11 +306,14 @@ def _claims(
 ) -> None:
     """Fencing in the history (SPEC §8). A commit's `Exo-Claim: TICKET@EPOCH` must be its session's
     own ticket and lease epoch; and work made under an epoch that a later one took over is stale
-    unless some commit of a later epoch builds on it (the new holder took it in). `earlier` holds
-    the highest epoch per ticket before the range (none of whose commits can build on the range)."""
+    unless some commit of a later epoch builds on it (the new holder took it in). A session whose
+    record says it finished or handed off let its epoch go itself: its work is not stale, whenever
+    it lands. `earlier` holds the highest epoch per ticket before the range (none of whose commits
+    can build on the range)."""
     from .githooks import claim_of
 
     by_ticket: dict[str, list[tuple[int, Commit]]] = {}
+    closed: set[str] = set()  # commits of sessions that finished or handed off
     for commit in listed:
         value = commit.trailers.get("Exo-Claim")
         if value is None:
@@ -323,6 +326,8 @@ def _claims(
             problem("CLAIM_MISMATCH", commit.short, f"Exo-Claim {value!r}: {said} the commit's own ticket and epoch")
             continue
         by_ticket.setdefault(claim[0], []).append((claim[1], commit))
+        if record is not None and record.outcome != "abandoned":
+            closed.add(commit.sha)
     parents = {commit.sha: commit.parents for commit in listed}
     for ticket_id, made in by_ticket.items():
         latest = max([earlier.get(ticket_id, 0), *(epoch for epoch, _ in made)])
@@ -330,7 +335,7 @@ def _claims(
         for epoch in sorted({epoch for epoch, _ in made}, reverse=True):
             group = [commit for e, commit in made if e == epoch]
             for commit in group:
-                if epoch < latest and commit.sha not in built_on:
+                if epoch < latest and commit.sha not in built_on and commit.sha not in closed:
                     problem(
                         "CLAIM_STALE",
                         commit.short,

@@ -300,3 +300,29 @@ def test_a_server_without_atomic_pushes_takes_claims_but_refuses_to_land(
     assert remote_tip(git_remote, "refs/heads/main") == main_before
     claim = RemoteLeaseStore(a, "origin").read("T1")
     assert claim is not None and claim.state == "held"
+
+
+def test_doctor_accepts_work_of_an_epoch_its_session_let_go_whenever_it_lands(
+    tmp_path: Path, team: tuple[Path, Path], git_remote: Path
+) -> None:
+    """a finishes T1 on a work branch (epoch 1, released); b claims T1 again (epoch 2) from main,
+    finishes on its own branch, and that branch is merged first. a's branch merged afterwards is
+    not stale: a's session let its epoch go by finishing."""
+    a, b = team
+    git(a, "switch", "-q", "-c", "feat-1")
+    sessions.start(a, "agent:a", ticket_id="T1")
+    work(a, "agent:a", "a.py")
+    closeout.finish(a, "agent:a", summary="a")
+    tickets.update(b, "T1", {"status": "todo"})  # reopened (uncommitted: b's own worktree)
+    git(b, "switch", "-q", "-c", "feat-2")
+    assert sessions.start(b, "agent:b", ticket_id="T1").session.epoch == 2
+    work(b, "agent:b", "b.py")
+    closeout.finish(b, "agent:b", summary="b")
+    human = {"EXO_ACTOR": "human:h@example.com"}
+    git(b, "switch", "-q", "main")
+    git(b, "fetch", "-q", "origin")
+    for branch in ("origin/feat-2", "origin/feat-1"):
+        git(b, "merge", "-q", "--no-ff", "--no-edit", branch, env=human)
+    git(b, "push", "-q", "origin", "main")
+    found = doctor_codes(tmp_path, git_remote)
+    assert "CLAIM_STALE" not in found and "CLAIM_MISMATCH" not in found, found
