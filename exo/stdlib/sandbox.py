@@ -15,7 +15,6 @@ enforced by the agent hooks and at finish, not here (docs/security.md).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import secrets
 import shutil
@@ -281,19 +280,25 @@ class RunResult(BaseModel):
     removed: list[str] = Field(
         default_factory=list, description="Files the command created where git reads code from, moved aside."
     )
+    stopped: str | None = Field(
+        default=None,
+        description="Why the supervisor stopped the command: the repository was frozen, or the lease lost.",
+    )
 
 
 def run(
     root: Path, actor: str, command: Sequence[str], *, no_sandbox: bool = False, env: Mapping[str, str] | None = None
 ) -> RunResult:
     """Run `command` under this worktree's open session, in the sandbox compiled from its fence,
-    renewing the session's lease while it runs (the agent cannot: the runtime is read-only to it).
+    renewing the session's lease while it runs (the agent cannot: the runtime is read-only to it),
+    and stopping it once the lease is lost or the repository is frozen.
 
-    Raises SESSION_NOT_FOUND without a session, SANDBOX_UNAVAILABLE without bubblewrap (a human may
-    pass `no_sandbox`, which is audited), NOT_ALLOWED for `no_sandbox` from an agent."""
-    from exo.kernel import ExoError, GovernanceError, append_audit
+    Raises SESSION_NOT_FOUND without a session, FROZEN while a freeze is in force, SANDBOX_UNAVAILABLE
+    without bubblewrap (a human may pass `no_sandbox`, which is audited), NOT_ALLOWED for
+    `no_sandbox` from an agent."""
+    from exo.kernel import GovernanceError, append_audit
 
-    from . import authority, identity, runtime, sessions
+    from . import authority, identity, runtime
 
     env = dict(os.environ if env is None else env)
     if not command:
@@ -301,6 +306,9 @@ def run(
     session = runtime.current(root)
     if session is None:
         raise StateError("this worktree has no open session", code="SESSION_NOT_FOUND")
+    frozen = State(root).read_freeze()
+    if frozen is not None:
+        raise GovernanceError(f"the repository is frozen: {frozen['reason']}", code="FROZEN")
     marker = identity.agent_marker(env)
     if no_sandbox and marker:
         why = f"this process runs under an agent ({marker[0]} is set)"
@@ -326,28 +334,63 @@ def run(
         watched = [p for p in _unbindable(root) if not os.path.lexists(p)]
         aside = Path(State(root).quarantine)
         child = subprocess.Popen(argv, env=env)
-        renewals, removed, every = 0, [], min(1.0, session.lease.ttl_seconds / 3)
-        ticks = max(1, round(session.lease.ttl_seconds / 3 / every))
-        for tick in itertools.count(1):
-            try:
-                code = child.wait(timeout=every)
-                break
-            except subprocess.TimeoutExpired:
-                removed += _move_aside(root, session.sid, watched, aside)
-                if tick % ticks:
-                    continue
-                try:
-                    sessions.heartbeat(root, session.actor)
-                    renewals += 1
-                except ExoError:
-                    child.terminate()  # the lease is gone: the holder may not go on writing
-                    code = child.wait()
-                    break
-        removed += _move_aside(root, session.sid, watched, aside)
+        watch = _Supervision(root, session, watched, aside)
+        code = watch.supervise(child)
+        watch.removed += _move_aside(root, session.sid, watched, aside)
     code = 128 - code if code < 0 else code
     return RunResult(
-        ok=code == 0 and not removed, sid=session.sid, sandbox=kind, exit_code=code, renewals=renewals, removed=removed
+        ok=code == 0 and not watch.removed and watch.stopped is None,
+        sid=session.sid,
+        sandbox=kind,
+        exit_code=code,
+        renewals=watch.renewals,
+        removed=watch.removed,
+        stopped=watch.stopped,
     )
+
+
+class _Supervision:
+    """What the supervisor does while the command runs: each second, move aside files that
+    appeared where git reads settings, and stop the command if the repository is frozen (here, or
+    on another machine: each heartbeat brings the claims remote's freeze); every third of a lease,
+    renew it. A renewal that cannot reach the claims remote is retried while the lease it holds
+    has not lapsed on this machine's clock; a lease lost stops the command."""
+
+    def __init__(self, root: Path, session: OpenSession, watched: list[Path], aside: Path) -> None:
+        self.root, self.session, self.watched, self.aside = root, session, watched, aside
+        self.renewals = 0
+        self.removed: list[str] = []
+        self.stopped: str | None = None
+
+    def supervise(self, child: subprocess.Popen[bytes]) -> int:
+        from exo.kernel import ExoError, append_audit, ids
+
+        from . import sessions
+
+        every = min(1.0, self.session.lease.ttl_seconds / 3)
+        ticks = max(1, round(self.session.lease.ttl_seconds / 3 / every))
+        until = self.session.lease.expires_at
+        tick = 0
+        while True:
+            tick += 1
+            try:
+                return child.wait(timeout=every)
+            except subprocess.TimeoutExpired:
+                self.removed += _move_aside(self.root, self.session.sid, self.watched, self.aside)
+            frozen = State(self.root).read_freeze()
+            if frozen is not None:
+                self.stopped = f"the repository was frozen: {frozen['reason']}"
+            elif tick % ticks == 0:
+                try:
+                    until = sessions.heartbeat(self.root, self.session.actor).expires_at
+                    self.renewals += 1
+                except ExoError as exc:
+                    if exc.code != "REMOTE_UNREACHABLE" or until <= ids.moment(None):
+                        self.stopped = f"the lease was lost: {exc.message}"
+            if self.stopped is not None:  # the holder may not go on writing
+                append_audit(self.root, self.session.sid, "sandbox.stopped", {"why": self.stopped[:200]})
+                child.terminate()
+                return child.wait()
 
 
 def _unbindable(root: Path) -> list[Path]:

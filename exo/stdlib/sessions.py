@@ -244,6 +244,7 @@ def status(root: Path, *, now: datetime | None = None) -> StatusResult:
     unreachable = None
     if isinstance(store, claims.RemoteLeaseStore):
         try:
+            claims.refresh_freeze(root, store)
             leases = [lease for lease in store.all() if lease.live(at)]
             listed = [Claim(**lease.model_dump(include=set(Claim.model_fields))) for lease in leases]
         except StateError as exc:
@@ -268,11 +269,14 @@ def status(root: Path, *, now: datetime | None = None) -> StatusResult:
 
 
 def heartbeat(root: Path, actor: str, *, now: datetime | None = None) -> SessionView:
-    """Renew this worktree's session lease. Raises LockError(LOCK_LOST) once it expired or was taken."""
+    """Renew this worktree's session lease (and, with claims on a remote, bring its freeze here, so
+    a running session's hooks deny once a human froze another machine). Raises LockError(LOCK_LOST)
+    once it expired or was taken."""
     at = ids.moment(now)
     session = own_session(root, actor)
     store = claims.lease_store(root)
     renewed = renew_lock(root, session.lease, now=at, store=store)
+    claims.refresh_freeze(root, store)
     session.lease = renewed
     runtime.save(root, session)
     append_audit(

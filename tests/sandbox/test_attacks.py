@@ -425,3 +425,70 @@ def test_the_humans_ssh_agent_cannot_sign_from_inside(agent: tuple[Path, str], s
     assert "signed" not in err.split() and not (root / "src/data.sig").exists(), err
     outside = exo("run", "--no-sandbox", "--", "sh", "-c", f"{sign} >&2", cwd=root, env={"SSH_AUTH_SOCK": sock})
     assert outside.code == 0 and "signed" in outside.err.split()  # the same signature works outside
+
+
+def test_a_freeze_stops_a_running_command_and_refuses_a_new_one(agent: tuple[Path, str]) -> None:
+    """`exo freeze` stops agents, including one whose writes go through the sandbox rather than the
+    hooks: the supervisor sees the freeze within a second and stops the command."""
+    root, _sid = agent
+    import subprocess
+    import sys
+    import time
+
+    started = subprocess.Popen(
+        [sys.executable, "-m", "exo", "run", "--json", "--", "sh", "-c", "sleep 60"],
+        cwd=root,
+        env={**os.environ, "EXO_ACTOR": A},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    assert exo("freeze", "--reason", "incident 44", cwd=root, env={"EXO_ACTOR": "human:h@example.com"}).code == 0
+    out, err = started.communicate(timeout=30)
+    report = json.loads(out)
+    assert started.returncode != 0 and not report["ok"], err
+    assert "incident 44" in report["stopped"]
+    again = exo("run", "--", "true", cwd=root, env={"EXO_ACTOR": A})
+    assert again.code == 1 and "error[FROZEN]" in again.err
+
+
+def test_the_supervisor_rides_out_a_claims_remote_that_drops_away(governed: Path, bwrap: str, tmp_path: Path) -> None:
+    """With claims on a remote, a renewal that cannot reach it does not stop the agent's command
+    while the lease it holds has not lapsed: the command runs on, and renewals resume when the
+    remote is back."""
+    import subprocess
+    import sys
+    import time
+
+    from exo.stdlib import runtime
+
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    git(governed, "remote", "add", "origin", str(bare))
+    with (governed / ".exo/config.yaml").open("a") as fh:
+        fh.write("claims:\n  store: remote\n  remote: origin\n")
+    git(governed, "commit", "-qam", "claims on the remote")
+    git(governed, "push", "-q", "origin", "main")
+    sid = sessions.start(governed, A, ticket_id="T1").session.sid
+    session = runtime.load(governed, sid)
+    assert session is not None
+    session.lease = session.lease.model_copy(update={"ttl_seconds": 3})
+    runtime.save(governed, session)  # the supervisor renews every second
+    started = subprocess.Popen(
+        [sys.executable, "-m", "exo", "run", "--json", "--", "sh", "-c", "sleep 7; exit 3"],
+        cwd=governed,
+        env={**os.environ, "EXO_ACTOR": A},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)
+    away = tmp_path / "away.git"
+    bare.rename(away)  # the network is gone for a while
+    time.sleep(3)
+    away.rename(bare)
+    out, err = started.communicate(timeout=60)
+    report = json.loads(out)
+    assert started.returncode == 3 and report["exit_code"] == 3 and report["stopped"] is None, (out, err)
+    assert report["renewals"] >= 2

@@ -461,6 +461,21 @@ def test_a_freeze_on_one_machine_stops_every_machine_until_a_human_lifts_it(tmp_
     assert not Path(State(b).frozen).exists()  # the copy went with the remote's freeze
 
 
+def test_a_freeze_reaches_a_running_session_at_its_next_heartbeat(tmp_path: Path, git_remote: Path) -> None:
+    a, b = remote_governed(tmp_path, git_remote, "a", "b")
+    as_b = {"EXO_ACTOR": "agent:b"}
+    assert exo("session-start", "--ticket-id", "T1", cwd=b, env=as_b).code == 0
+    payload = json.dumps({"cwd": str(b), "tool_name": "Write", "tool_input": {"file_path": str(b / "src/x.py")}})
+    assert exo("hook", "claude", "pre-tool-use", cwd=b, stdin=payload).code == 0
+    assert exo("freeze", "--reason", "incident 43", cwd=a).code == 0
+    assert exo("hook", "claude", "pre-tool-use", cwd=b, stdin=payload).code == 0  # hooks never ask the remote
+    assert exo("session-heartbeat", cwd=b, env=as_b).code == 0  # a broker operation brings the freeze
+    denied = exo("hook", "claude", "pre-tool-use", cwd=b, stdin=payload)
+    assert denied.code == 2 and "incident 43" in denied.err, denied.err
+    shown = json.loads(exo("status", "--json", cwd=b, env=as_b).out)
+    assert "incident 43" in (shown["frozen"] or "")
+
+
 def test_a_freeze_made_offline_stays_until_a_human_lifts_it_here(tmp_path: Path, git_remote: Path) -> None:
     (a,) = remote_governed(tmp_path, git_remote, "a")
     git(a, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
