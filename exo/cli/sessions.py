@@ -137,7 +137,10 @@ def session_finish(
 ) -> None:
     """Check drift, run the checks, commit the session records and release the lease.
 
-    Any violation or failed check exits 1, names every path, and leaves the session open.
+    Any violation or failed check exits 1, names every path, and leaves the session open. With
+    claims on a git remote, the release and the checked-out branch are pushed together, atomically:
+    if the claim was taken over nothing lands (LOCK_LOST); if the remote branch moved, pull and
+    finish again (BRANCH_BEHIND). See docs/remote.md.
     """
     from exo.stdlib import closeout
 

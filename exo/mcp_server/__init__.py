@@ -135,7 +135,8 @@ def build(cwd: Path, default_actor: str | None) -> MCPServer:
     ) -> FinishResult:
         """Finish your session: checks drift over everything you changed, runs the checks (reporting
         progress), commits the session records and releases the lease. A refusal (error DRIFT or
-        CHECKS_FAILED) names every offending path or check and leaves the session open: fix, retry."""
+        CHECKS_FAILED) names every offending path or check and leaves the session open: fix, retry.
+        With claims on a git remote it also pushes your branch (BRANCH_BEHIND: pull --rebase, retry)."""
         step = 0
 
         def progress(line: str) -> None:

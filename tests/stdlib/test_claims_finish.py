@@ -326,3 +326,21 @@ def test_doctor_accepts_work_of_an_epoch_its_session_let_go_whenever_it_lands(
     git(b, "push", "-q", "origin", "main")
     found = doctor_codes(tmp_path, git_remote)
     assert "CLAIM_STALE" not in found and "CLAIM_MISMATCH" not in found, found
+
+
+def test_a_taken_over_holders_hooks_deny_from_its_next_heartbeat(team: tuple[Path, Path]) -> None:
+    """The hooks read this machine's copy of the claim, so a takeover on another machine reaches
+    them with the next broker operation here: the heartbeat that learns of it also stops the
+    writes."""
+    a, b = team
+    started = datetime.now(UTC)
+    assert exo("session-start", "--ticket-id", "T1", cwd=a, env={"EXO_ACTOR": "agent:a"}).code == 0
+    (a / "src").mkdir()
+    payload = json.dumps({"cwd": str(a), "tool_name": "Write", "tool_input": {"file_path": str(a / "src/x.py")}})
+    assert exo("hook", "claude", "pre-tool-use", cwd=a, stdin=payload).code == 0
+    watched_for_a_lease(b)
+    assert sessions.start(b, "agent:b", ticket_id="T1", now=started + timedelta(seconds=1860)).session.epoch == 2
+    beat = exo("session-heartbeat", cwd=a, env={"EXO_ACTOR": "agent:a"})
+    assert beat.code == 1 and "error[LOCK_LOST]" in beat.err, beat.err
+    denied = exo("hook", "claude", "pre-tool-use", cwd=a, stdin=payload)
+    assert denied.code == 2, (denied.out, denied.err)
