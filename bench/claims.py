@@ -59,20 +59,27 @@ def claim_ms(root: Path, runs: int, *, remote: bool) -> float:
     return statistics.median(times) * 1000
 
 
-def next_ms(base: Path, remote: Path, runs: int, *, store: str) -> float:
+def next_ms(base: Path, remote: Path, runs: int, *, store: str, held: int = 0) -> float:
     """Median wall time of `exo next` as a fresh process claiming a fresh ticket (each run another
-    agent, each ticket its own scope), in a governed clone whose claims are `store`."""
+    agent, each ticket its own scope), in a governed clone whose claims are `store`, with `held`
+    claims of other tickets already live on the remote (each listing reads them all)."""
+    from exo.kernel import acquire_lock
     from exo.stdlib import scaffold, tickets
+    from exo.stdlib.claims import RemoteLeaseStore
 
-    root = clone(base, f"next-{store}", remote)
+    root = clone(base, f"next-{store}-{held}", remote)
     scaffold.init_repo(root)
     with (root / ".exo/config.yaml").open("a") as fh:
         fh.write(f"claims:\n  store: {store}\n  remote: origin\n")
     for i in range(runs):
-        tickets.create(root, "human:b@exo.invalid", title=f"t{i}", scope=[f"src/t{i}/**"], ticket_id=f"N{i}")
+        tickets.create(root, "human:b@exo.invalid", title=f"t{i}", scope=[f"src/t{i}/**"], ticket_id=f"N{held}x{i}")
+    if held:
+        store = RemoteLeaseStore(root, "origin")
+        for i in range(held):
+            acquire_lock(root, f"H{held}x{i}", f"agent:h{i}", 3600, store=store)
     times = []
     for i in range(runs):
-        argv = [sys.executable, "-m", "exo", "next", "--json", "--actor", f"agent:n{i}"]
+        argv = [sys.executable, "-m", "exo", "next", "--json", "--actor", f"agent:n{held}x{i}"]
         start = time.perf_counter()
         done = subprocess.run(argv, cwd=root, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
@@ -126,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--racers", type=int, default=16)
+    parser.add_argument("--held", type=int, default=200, help="live claims on the remote for the listing figure")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="exo-bench-claims-"))
     try:
@@ -137,6 +145,7 @@ def main() -> None:
         uncontended = claim_ms(root, args.runs, remote=True)
         next_local = next_ms(base, remote, args.runs, store="local")
         next_remote = next_ms(base, remote, args.runs, store="remote")
+        next_held = next_ms(base, remote, max(3, args.runs // 4), store="remote", held=args.held)
         landing = landing_ms(base, remote, args.runs)
         slowest, winners = race(base, remote, args.racers)
         _common.report(
@@ -147,6 +156,7 @@ def main() -> None:
                 "exo_next_local_ms": round(next_local, 1),
                 "exo_next_remote_ms": round(next_remote, 1),
                 "exo_next_remote_vs_python_c_pass": round(next_remote / floor, 2),
+                f"exo_next_remote_with_{args.held}_live_claims_ms": round(next_held, 1),
                 "remote_fenced_finish_push_ms": round(landing, 2),
                 f"remote_round_{args.racers}_way_slowest_s": round(slowest, 3),
                 f"remote_round_{args.racers}_way_winners": winners,

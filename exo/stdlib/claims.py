@@ -145,7 +145,9 @@ def lease_store(root: Path, config: Config | None = None) -> LocalLeaseStore | R
 
 
 class RemoteLeaseStore:
-    """Leases as refs on the git remote `remote`, swapped by compare-and-swap pushes."""
+    """Leases as refs on the git remote `remote`, swapped by compare-and-swap pushes, their expiry
+    judged on `clock` (this machine's own; tests that move time by hand pass theirs). `mirror`
+    keeps the copy of each lease the hooks read."""
 
     def __init__(self, root: str | Path, remote: str, *, mirror: bool = False, clock: Clock = MACHINE) -> None:
         if not _REMOTE_RE.fullmatch(remote):
@@ -205,16 +207,26 @@ class RemoteLeaseStore:
         tips = self._remote_tips(CLAIMS + "*")
         self._fetch(CLAIMS + "*", list(tips.values()))
         watched = self._watch.see(tips)
-        return [self._lease_at(ticket_id, tips[ticket_id], watched[ticket_id]) for ticket_id in sorted(tips)]
+        new = [f"{tip}:{LEASE_FILE}" for ticket_id, tip in tips.items() if self._tips.get(ticket_id, ("",))[0] != tip]
+        bodies = git.blobs(self.root, new)  # one process for every claim not read here yet
+        return [
+            self._lease_at(ticket_id, tip, watched[ticket_id], bodies.get(f"{tip}:{LEASE_FILE}"))
+            for ticket_id, tip in sorted(tips.items())
+        ]
 
-    def _lease_at(self, ticket_id: str, tip: str, watched: float) -> Lease:
-        """The claim at `tip` as this clone judges it, having seen that tip for `watched` seconds:
-        once that is a whole lease length, it is expired here whatever its wall-clock expiry says."""
+    def _lease_at(self, ticket_id: str, tip: str, watched: float, body: bytes | None = None) -> Lease:
+        """The claim at `tip` (its `lease.json` is `body`, when already read) as this clone judges
+        it, having seen that tip for `watched` seconds: once that is a whole lease length, it is
+        expired here whatever its wall-clock expiry says."""
         known = self._tips.get(ticket_id)
         if known is not None and known[0] == tip:
             lease = known[1]
         else:
-            raw = git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
+            raw = (
+                body
+                if body is not None
+                else git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
+            )
             try:
                 lease = Lease.model_validate_json(raw)
             except ValidationError as exc:
@@ -365,14 +377,19 @@ class RemoteLeaseStore:
         return tips
 
     def _fetch(self, refs: str, tips: list[str]) -> None:
-        """Bring the tips' objects here (kept under refs/exo/seen/); tips already here need nothing."""
-        missing = [tip for tip in tips if git.attempt(self.root, "cat-file", "-e", f"{tip}^{{commit}}")[0] != 0]
+        """Bring the tips' objects here (kept under refs/exo/seen/); tips already here need nothing.
+        One git process asks which are here, whatever their number."""
+        missing = self._missing(tips)
         if not missing:
             return
         refspec = f"+{refs}:{SEEN}{self.remote}/{refs.removeprefix('refs/')}"
         code, _, err = git.attempt(self.root, "fetch", "-q", "--no-tags", "--no-write-fetch-head", self.remote, refspec)
-        if code != 0 and any(git.attempt(self.root, "cat-file", "-e", f"{t}^{{commit}}")[0] != 0 for t in missing):
+        if code != 0 and self._missing(missing):
             raise unreachable(self.remote, err.decode(errors="replace"))
+
+    def _missing(self, tips: list[str]) -> list[str]:
+        here = git.objects(self.root, [f"{tip}^{{commit}}" for tip in tips])
+        return [tip for tip in tips if here[f"{tip}^{{commit}}"] is None]
 
     def _commit(self, ticket_id: str, lease: Lease, parent: str) -> str:
         """A claim commit holding `lease`, on top of `parent` (none for the first)."""
