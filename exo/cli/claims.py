@@ -20,7 +20,8 @@ def _gc_text(r: GcResult) -> str:
 def gc(json_: JsonOpt = False, repo: RepoOpt = None, actor: ActorOpt = None) -> None:
     """Delete the remote claims of done and cancelled tickets that were released (humans only).
 
-    Claims of tickets that may be worked on again stay: their chain keeps the epochs growing.
+    Each one's last lease is kept in refs/exo/retired, so a ticket reopened later is claimed at the
+    next epoch. Claims of open tickets stay. See docs/remote.md.
     """
     from exo.stdlib import claims
 

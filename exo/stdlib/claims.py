@@ -44,6 +44,7 @@ CLAIMS = "refs/exo/claims/"
 SEEN = "refs/exo/seen/"
 LEASE_FILE = "lease.json"
 FREEZE_REF = "refs/exo/freeze"
+RETIRED = "refs/exo/retired"  # the last claim of each ticket whose claim ref `exo claims gc` deleted
 FREEZE_FILE = "freeze.json"
 ATTEMPTS = 3  # tries of a remote operation whose connection failed
 BACKOFF = 0.2  # seconds before the second try, twice that before the third
@@ -195,10 +196,10 @@ class RemoteLeaseStore:
 
     def read(self, ticket_id: str) -> Lease | None:
         ids.ticket_id(ticket_id)
-        tip = self._remote_tips(CLAIMS + ticket_id).get(ticket_id)
+        listed = self._ls(CLAIMS + ticket_id, RETIRED)
+        tip = listed.get(CLAIMS + ticket_id)
         if tip is None:
-            self._tips.pop(ticket_id, None)
-            return None
+            return self._retired(ticket_id, listed.get(RETIRED))
         self._fetch(f"{CLAIMS}{ticket_id}", [tip])
         return self._lease_at(ticket_id, tip, self._watch.see({ticket_id: tip})[ticket_id])
 
@@ -240,6 +241,50 @@ class RemoteLeaseStore:
             judged = lease.model_copy(update={"expires_at": min(lease.expires_at, self._watch.clock.wall())})
         self._learned(tip, lease, judged)
         return judged
+
+    def _retired(self, ticket_id: str, tip: str | None) -> Lease | None:
+        """The last claim of `ticket_id` as `exo claims gc` retired it (its ref gone), so that a new
+        claim's epoch goes on from it; None for a ticket never claimed. A swap from it creates the
+        ref anew (the tip it expects is "none")."""
+        self._tips.pop(ticket_id, None)
+        if tip is None:
+            return None
+        self._fetch(RETIRED, [tip])
+        body = git.blobs(self.root, [f"{tip}:{ticket_id}.json"]).get(f"{tip}:{ticket_id}.json")
+        if body is None:
+            return None
+        try:
+            lease = Lease.model_validate_json(body)
+        except ValidationError as exc:
+            raise LockError(
+                f"the retired claim of {ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT"
+            ) from exc
+        if lease.ticket_id != ticket_id or lease.state != "released":
+            raise LockError(
+                f"the retired claim of {ticket_id} on {self.remote} is not its release", code="LOCK_CORRUPT"
+            )
+        self._tips[ticket_id] = ("", lease, lease)
+        return lease
+
+    def retire(self, leases: list[Lease]) -> None:
+        """Keep each of these released claims under refs/exo/retired (one commit for them all, a
+        compare-and-swap on its tip), before their refs are deleted: epochs never start again."""
+        for _ in range(ATTEMPTS * 3):
+            old = self._ls(RETIRED).get(RETIRED) or ""
+            entries: dict[str, str] = {}
+            if old:
+                self._fetch(RETIRED, [old])
+                for line in git.run(self.root, "ls-tree", old).splitlines():
+                    meta, _, name = line.partition("\t")
+                    entries[name] = meta.split()[2]
+            for lease in leases:
+                body = lease.model_dump_json(indent=2).encode() + b"\n"
+                entries[f"{lease.ticket_id}.json"] = self._blob(body)
+            commit = self._commit_tree(entries, old, f"exo claims gc: retire {len(leases)} claim(s)")
+            pushed, err = self._push(Landing(RETIRED, old, commit))
+            if pushed:
+                return
+        raise unreachable(self.remote, err)
 
     def _learned(self, tip: str, lease: Lease, judged: Lease) -> None:
         """Remember the tip a lease came from, and copy the lease where the hooks read it."""
@@ -359,10 +404,10 @@ class RemoteLeaseStore:
         named = {name.removeprefix(CLAIMS): oid for name, oid in self._ls(pattern).items() if name.startswith(CLAIMS)}
         return {ticket_id: oid for ticket_id, oid in named.items() if ids.ID_RE.fullmatch(ticket_id)}
 
-    def _ls(self, pattern: str) -> dict[str, str]:
-        """{ref: tip} on the remote for `pattern`."""
+    def _ls(self, *patterns: str) -> dict[str, str]:
+        """{ref: tip} on the remote for `patterns` (one listing)."""
         for attempt in range(ATTEMPTS):  # a reset connection is worth another try; a dead remote is not
-            code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, pattern)
+            code, out, err = git.attempt(self.root, "ls-remote", "--refs", self.remote, *patterns)
             if code == 0:
                 break
             if attempt + 1 < ATTEMPTS:
@@ -397,8 +442,15 @@ class RemoteLeaseStore:
         return self._commit_file(LEASE_FILE, lease.model_dump_json(indent=2).encode() + b"\n", parent, message)
 
     def _commit_file(self, name: str, body: bytes, parent: str, message: str) -> str:
-        blob = git.run_bytes(self.root, "hash-object", "-w", "--stdin", data=body).decode().strip()
-        tree = git.run_bytes(self.root, "mktree", data=f"100644 blob {blob}\t{name}\n".encode()).decode().strip()
+        return self._commit_tree({name: self._blob(body)}, parent, message)
+
+    def _blob(self, body: bytes) -> str:
+        return git.run_bytes(self.root, "hash-object", "-w", "--stdin", data=body).decode().strip()
+
+    def _commit_tree(self, entries: dict[str, str], parent: str, message: str) -> str:
+        """A commit of a flat tree ({name: blob}) on top of `parent` (none for the first)."""
+        listing = "".join(f"100644 blob {blob}\t{name}\n" for name, blob in sorted(entries.items()))
+        tree = git.run_bytes(self.root, "mktree", data=listing.encode()).decode().strip()
         args = ["commit-tree", tree, "-m", message, *(["-p", parent] if parent else [])]
         return git.run(self.root, *args, env=_IDENTITY)
 
@@ -489,9 +541,10 @@ class GcResult(BaseModel):
 def gc(root: Path, actor: str) -> GcResult:
     """Delete the remote claims of done and cancelled tickets once released (humans only).
 
-    A claim's chain is what keeps its epochs growing, so the claim of a ticket that may be worked
-    on again stays; each deletion is a compare-and-swap on the tip read, so a claim taken again
-    meanwhile is left alone. InputError(INVALID_ARGUMENT) unless the repository uses the remote store.
+    Each one's last lease is kept first under refs/exo/retired, so a ticket reopened later is
+    claimed at the next epoch, never at 1 again; each deletion is a compare-and-swap on the tip
+    read, so a claim taken again meanwhile is left alone. InputError(INVALID_ARGUMENT) unless the
+    repository uses the remote store.
     """
     from . import authority, tickets
 
@@ -504,10 +557,9 @@ def gc(root: Path, actor: str) -> GcResult:
             hint="set `claims: {store: remote}` in .exo/config.yaml to keep claims on the git remote",
         )
     finished = {t.id for t in tickets.load_all(root).values() if t.status in ("done", "cancelled")}
-    removed, kept = [], []
-    for lease in store.all():
-        if lease.state != "released" or lease.ticket_id not in finished or not store.delete(lease):
-            kept.append(lease.ticket_id)
-        else:
-            removed.append(lease.ticket_id)
-    return GcResult(removed=removed, kept=kept)
+    listed = store.all()
+    going = [lease for lease in listed if lease.state == "released" and lease.ticket_id in finished]
+    if going:
+        store.retire(going)
+    removed = [lease.ticket_id for lease in going if store.delete(lease)]
+    return GcResult(removed=removed, kept=[lease.ticket_id for lease in listed if lease.ticket_id not in removed])

@@ -191,6 +191,10 @@ def test_a_corrupt_claim_is_reported_not_overwritten(tmp_path: Path, git_remote:
     store = RemoteLeaseStore(root, "origin")
     assert code_of(lambda: acquire_lock(root, "T1", "agent:a", 60, store=store)) == "LOCK_CORRUPT"
     assert git(git_remote, "rev-parse", CLAIMS + "T1") == commit
+    junk = fed(f"100644 blob {blob}\tT9.json\n", "mktree")  # a retired claim that is not a lease
+    git(root, "push", "-q", "origin", f"{git(root, 'commit-tree', junk, '-m', 'junk')}:refs/exo/retired")
+    assert code_of(lambda: acquire_lock(root, "T9", "agent:a", 60, store=store)) == "LOCK_CORRUPT"
+    assert git(git_remote, "for-each-ref", "--format=%(refname)", CLAIMS + "T9") == ""
 
 
 def test_a_swap_from_a_stale_read_is_refused_however_late_it_is_pushed(tmp_path: Path, git_remote: Path) -> None:
@@ -424,6 +428,13 @@ def test_claims_gc_removes_only_released_claims_of_finished_tickets(tmp_path: Pa
     assert json.loads(done.out) == {"removed": ["T1"], "kept": ["T2", "T3"]}  # a todo ticket's chain, a held claim
     left = git(git_remote, "for-each-ref", "--format=%(refname)", CLAIMS).split()
     assert left == [CLAIMS + "T2", CLAIMS + "T3"]
+    retired = json.loads(git(git_remote, "show", "refs/exo/retired:T1.json"))
+    assert (retired["ticket_id"], retired["epoch"], retired["state"]) == ("T1", 1, "released")
+    # T1 reopened: its next claim goes on from the retired epoch, on any machine, never at 1 again
+    other = machine(tmp_path, "other", git_remote)
+    again = acquire_lock(other, "T1", "agent:b", 60, store=RemoteLeaseStore(other, "origin"))
+    assert again.epoch == 2
+    assert json.loads(exo("claims", "gc", "--json", cwd=root).out) == {"removed": [], "kept": ["T1", "T2", "T3"]}
     local = machine(tmp_path, "plain", git_remote)
     scaffold.init_repo(local)
     assert "error[INVALID_ARGUMENT]" in exo("claims", "gc", cwd=local).err
