@@ -80,9 +80,9 @@ def test_the_drift_score_formula_is_the_documented_one() -> None:
 
     budget = Budget(max_files=10, max_lines=100)
     one_bad = [Violation(kind="out_of_scope", path="a", reason="r")]
-    assert _score([], 4, 10, budget) == 0.0
-    assert _score(one_bad, 4, 10, budget) == 0.175  # 0.7 * 1/4
-    assert _score([], 20, 10, budget) == 0.3  # files doubled: full budget excess
+    assert _score([], 4, 10, budget) == 0
+    assert _score(one_bad, 4, 10, budget) == 1750  # 0.7 * 1/4, in basis points
+    assert _score([], 20, 10, budget) == 3000  # files doubled: full budget excess
     assert "0.7 * min(1, violating paths / changed files)" in (DOCS / "sessions.md").read_text()
 
 

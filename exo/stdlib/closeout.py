@@ -314,7 +314,7 @@ def _close_data(report: DriftReport, ran: list[CheckRun], closing: Closing) -> d
         "files": len(report.files),
         "lines": report.lines_added + report.lines_removed,
         "violations": len(report.violations),
-        "drift_score_bp": round(report.score * 10000),  # basis points: hashed records hold no floats
+        "drift_score_bp": report.score_bp,  # basis points: hashed records hold no floats
         "checks": {c.command: c.passed for c in ran},
         "status": closing.set_status or "",
     }

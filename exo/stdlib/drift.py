@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exo.kernel import Action, Fence, Governance, check_action, ids
 from exo.kernel.fs import audit_path
@@ -89,7 +89,28 @@ class DriftReport(BaseModel):
     )
     budget: Budget
     violations: list[Violation] = Field(description="Every violation, by path.")
-    score: float = Field(ge=0, le=1, description="0.7 * violating/changed + 0.3 * budget excess (docs/sessions.md).")
+    score_bp: int = Field(
+        ge=0,
+        le=10000,
+        description="Drift score in basis points: 10000 * (0.7 * violating/changed + 0.3 * budget excess) "
+        "(docs/sessions.md); hashed records hold no floats.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _score_as_written_before(cls, data: object) -> object:
+        """Records written before scores were basis points hold `score` in [0, 1]."""
+        if isinstance(data, dict) and "score" in data and "score_bp" not in data:
+            data = dict(data)
+            score = data.pop("score")
+            if isinstance(score, int | float) and not isinstance(score, bool):
+                data["score_bp"] = round(score * 10000)
+        return data
+
+    @property
+    def score(self) -> float:
+        """The drift score in [0, 1], for people (records keep `score_bp`)."""
+        return self.score_bp / 10000
 
 
 def hooks_fingerprint(root: Path) -> dict[str, str]:
@@ -226,7 +247,7 @@ def measure(root: Path, session: OpenSession, gov: Governance, fence: Fence, bud
         preexisting=preexisting,
         budget=budget,
         violations=violations,
-        score=_score(violations, len(files), lines, budget),
+        score_bp=_score(violations, len(files), lines, budget),
     )
     return Measured(report=report, products=products)
 
@@ -243,7 +264,7 @@ def empty(base: str, budget: Budget) -> DriftReport:
         lines_removed=0,
         budget=budget,
         violations=[],
-        score=0.0,
+        score_bp=0,
     )
 
 
@@ -459,8 +480,9 @@ def _written_since(path: Path, started: float) -> bool:
         return False
 
 
-def _score(violations: list[Violation], files: int, lines: int, budget: Budget) -> float:
+def _score(violations: list[Violation], files: int, lines: int, budget: Budget) -> int:
+    """The drift score in basis points (docs/sessions.md)."""
     paths = {v.path for v in violations if v.kind != "budget"}
     ratio = min(1.0, len(paths) / max(1, files))
     excess = min(1.0, max(0.0, files / budget.max_files - 1, lines / budget.max_lines - 1))
-    return round(0.7 * ratio + 0.3 * excess, 4)
+    return round(10000 * (0.7 * ratio + 0.3 * excess))
