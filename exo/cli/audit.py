@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -80,7 +79,7 @@ def show(
     ctx = Context(repo, actor)
 
     def render(r: AuditShow) -> str:
-        lines = [f"{x.ts}  {x.event:<24} {json.dumps(x.data, sort_keys=True)}" for x in r.records]
+        lines = [audit.describe(x) for x in r.records]
         if r.unreadable:
             lines.append(f"({r.unreadable} unreadable line(s): run `exo audit verify`)")
         return "\n".join(lines) or f"stream {r.stream} has no records"

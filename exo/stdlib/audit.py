@@ -75,3 +75,62 @@ def show(root: Path, stream: str | None = None, limit: int = 50, event: str | No
     return AuditShow(
         stream=stream or EVENTS, total=len(lines), records=records[-limit:] if limit else records, unreadable=unreadable
     )
+
+
+# --- one plain line per record, for people (`exo audit show` without --json)
+
+_SAY = {
+    "session.started": "{actor} started a session on {ticket_id} (epoch {lease_epoch})",
+    "session.heartbeat": "lease renewed (epoch {epoch}) until {expires_at}",
+    "session.finished": "finished: {files} file(s), {lines} line(s), {violations} violation(s); checks {checks}",
+    "session.handed_off": "handed off to {handoff_to}: {files} file(s), {lines} line(s)",
+    "session.refused": "finish refused ({code}): violations {violations}; failed checks {failed_checks}",
+    "session.abandoned": "abandoned at epoch {epoch}: {reason}",
+    "commit.prepared": "{actor} committed tree {tree} on {head}",
+    "audit.sealed": "stream sealed",
+    "lock.takeover": "{holder} took {ticket_id} over from {previous_holder} (epoch {previous_epoch} -> {epoch})",
+    "lock.repaired": "repaired the lease of {ticket_id}",
+    "repo.frozen": "{actor} froze the repository: {reason}",
+    "repo.unfrozen": "{actor} lifted the freeze ({reason})",
+    "governance.compiled": "{actor} compiled the constitution: {rules} rule(s), lock {lock_sha256}",
+    "drift.accepted": "{actor} accepted drift on {violations}: {reason}",
+    "ticket.approved": "{actor} approved {ticket_id}",
+    "actor.revoked": "{actor} revoked: {why}",
+    "actor.restored": "{actor} restored",
+    "sandbox.started": "{by} ran {command} in the sandbox",
+    "sandbox.skipped": "{by} ran {command} without the sandbox",
+    "sandbox.stopped": "the supervisor stopped the command: {why}",
+    "sandbox.intrusion": "moved aside {path} (as {moved_to})",
+}
+_HEX_ID = re.compile(r"[0-9a-f]{40,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def describe(record: AuditRecord) -> str:
+    """`record` as one plain line: when, what, and what it says in words for the events exo writes
+    (any other event, or one missing a field, as `key: value` pairs). Control characters in the
+    stream's text are shown escaped, never sent to the terminal."""
+    when = record.ts[:19].replace("T", " ")
+    data = {key: _plain(value) for key, value in record.data.items()}
+    template = _SAY.get(record.event)
+    try:
+        said = template.format_map(data) if template else None
+    except (KeyError, ValueError, IndexError):
+        said = None
+    if said is None:
+        said = ", ".join(f"{_plain(key)}: {value}" for key, value in sorted(data.items())) or "(no data)"
+    return f"{when}  {_plain(record.event):<20} {said}"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, dict):  # {check: passed}
+        return "; ".join(f"{key} {_verdict(ok)}" for key, ok in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(_plain(item) for item in value) or "none"
+    text = "" if value is None else str(value)
+    text = text[:12] if _HEX_ID.fullmatch(text) else text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _verdict(value: object) -> str:
+    return "ok" if value is True else "failed" if value is False else _plain(value)
