@@ -47,7 +47,10 @@ def test_demo_runs_in_a_clean_environment(tmp_path: Path) -> None:
     done = subprocess.run([str(exe), "demo"], cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    markers = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    lines = done.stdout.splitlines()
+    told = lines[0::2]  # each marker comes after the plain line that tells the step
+    assert all(line.startswith("# ") and len(line) > 10 for line in told), told
+    markers = dict(line.split("=", 1) for line in lines[1::2])
     repo = Path(markers.pop("DEMO_REPO"))
     assert markers == EXPECTED
     assert not repo.exists()  # the throwaway repository is removed

@@ -62,6 +62,10 @@ def main() -> None:
                 usage_error(exc, args)
             raise
         raise SystemExit(code if isinstance(code, int) else 0)
+    except BrokenPipeError:
+        from .common import reader_gone
+
+        reader_gone()
     except Exception as exc:
         from .common import internal_error
 

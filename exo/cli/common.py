@@ -105,16 +105,18 @@ def run(as_json: bool, action: Callable[[], R], render: Callable[[R], str]) -> R
     """Run `action`, print its result (JSON or human text) and exit 1 if the result says `ok: false`."""
     try:
         result = action()
+        if as_json:
+            typer.echo(result.model_dump_json(indent=2))
+        else:
+            text = render(result)
+            if text:
+                typer.echo(text)
     except ExoError as exc:
         fail(exc, as_json)
+    except BrokenPipeError:
+        reader_gone()
     except OSError as exc:  # a filesystem state nobody foresaw: still a coded error, not a traceback
         fail(os_error(exc), as_json)
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        text = render(result)
-        if text:
-            typer.echo(text)
     if getattr(result, "ok", True) is False:
         raise typer.Exit(1)
     return result
@@ -129,6 +131,16 @@ BROKERED = {
     "session-handoff": "session_handoff",
     "ticket": "ticket_create",
 }
+
+
+def reader_gone() -> NoReturn:
+    """Whoever read the output stopped reading (`exo demo | head`): stop quietly, as other
+    command-line tools do, with SIGPIPE's exit status."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so that flushing at exit does not fail again
+    raise SystemExit(141)
 
 
 def os_error(exc: OSError) -> StateError:

@@ -22,13 +22,14 @@ def demo(
 ) -> None:
     """Run the whole story in a throwaway repository.
 
-    Prints stable KEY=value markers. Needs no setup and touches nothing outside a
-    temporary directory (--repo and --actor are accepted for uniformity and ignored).
+    Each step is told in one plain line (starting with "# "), followed by its stable KEY=value
+    marker for machines. Needs no setup and touches nothing outside a temporary directory
+    (--repo and --actor are accepted for uniformity and ignored).
     """
-    from exo.stdlib.demo import run_demo
+    from exo.stdlib.demo import SAY, run_demo
 
     def show(key: str, value: str) -> None:
-        typer.echo(f"{key}={value}")
+        typer.echo(f"# {SAY.get(key, key)}\n{key}={value}")
 
     run(json_, lambda: run_demo(keep=keep, on_marker=None if json_ else show), _silent)
 

@@ -54,6 +54,37 @@ class DemoResult(BaseModel):
     markers: dict[str, str] = Field(description="KEY=value markers in the order they were printed.")
 
 
+# What each step does, in one plain line for a person; the KEY=value marker after it is for machines.
+SAY = {
+    "DEMO_REPO": "A throwaway git repository for the demo:",
+    "INIT": "exo init: the constitution, the config and the compiled lock under .exo/.",
+    "COMPILE": "The constitution compiles into a hash-pinned governance lock.",
+    "FENCE_IN_SCOPE": "An agent fenced to src/** asks to write src/app.py.",
+    "FENCE_OUT_OF_SCOPE": "The same agent asks to write docs/notes.md, outside its scope.",
+    "FENCE_PROTECTED": "It asks to write .git/hooks/pre-commit by a path that climbs out of src/.",
+    "FENCE_SECRET": "It asks to write src/.env, which the constitution's no-secrets rule covers.",
+    "BAD_CONSTITUTION": "A broken constitution is compiled: refused, and the lock left as it was.",
+    "LOCK_RACE_WINNERS": "Two processes race for the lease on one ticket; how many win:",
+    "LOCK_RACE_LOSER": "What the other one is told:",
+    "LOCK_TAKEOVER": "The winner's lease runs out; a third agent takes the ticket over, one epoch up.",
+    "AUDIT_VERIFY": "Every audit chain is verified against its sealed anchor.",
+    "AUDIT_TAMPER_EDIT": "One audit record is edited by hand, and the chain verified again.",
+    "AUDIT_TAMPER_TRUNCATE": "The stream's last records are cut off, and the chain verified again.",
+    "NEXT_RACE": "Two agents in two worktrees run `exo next` at the same moment.",
+    "NEXT_TICKETS": "The tickets they were given:",
+    "SESSION_START": "Agent one opens a governed session on its ticket.",
+    "COMMIT_STAMPED": "It commits src/app.py; the git hook stamps the commit with its session's trailers.",
+    "COMMIT_REFUSED": "It tries to commit docs/notes.md, outside its fence.",
+    "FINISH_REFUSED": "It tries to finish with that file still in its worktree.",
+    "FINISH_CLEAN": "It removes the stray file and finishes: drift measured, records committed, lease released.",
+    "SECOND_FINISH": "Agent two writes the guide in its own worktree and finishes.",
+    "SESSION_RECORDS_VERIFY": "Both sessions' audit streams are verified against their records' anchors.",
+    "DOCTOR": "exo doctor judges the whole history from git objects, as CI does.",
+    "BYPASS_CAUGHT": "An agent commits with --no-verify outside any session; doctor runs again.",
+    "DEMO": "The demo's verdict:",
+}
+
+
 def run_demo(keep: bool = False, on_marker: Callable[[str, str], None] | None = None) -> DemoResult:
     """Run the demo in a fresh temporary repository and return its markers."""
     workdir = Path(tempfile.mkdtemp(prefix="exo-demo-"))

@@ -349,3 +349,26 @@ def test_completion_for_zsh_fish_and_a_shell_it_does_not_know(exo_repo: Path) ->
     assert '"session-finish"' in exo(cwd=exo_repo, env=env).out
     bad = exo("completion", "tcsh", cwd=exo_repo)
     assert bad.code == 2 and "error[INVALID_ARGUMENT]" in bad.err and "hint:" in bad.err
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`exo demo | head -1`: the command stops when its reader does, with SIGPIPE's status, no
+    error message, and its throwaway repository removed."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from exo.cli import main; main()", "demo"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"# ")
+    repo = proc.stdout.readline().decode().strip().removeprefix("DEMO_REPO=")
+    proc.stdout.close()  # the reader goes away
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141 and err == b"", err
+    assert not Path(repo).exists()
