@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +34,13 @@ from typing import NamedTuple
 from pydantic import BaseModel, Field, ValidationError
 
 from exo.kernel import InputError, Lease, LeaseStore, LocalLeaseStore, LockError, StateError, ids, release_lock
+from exo.kernel.canon import canonical
 from exo.kernel.fs import atomic_write, file_lock
 from exo.kernel.state import UNREADABLE_FREEZE, State, read_bytes, read_doc, remove, write_doc
 
-from . import git
+from . import git, signing
 from .config import Config, load_config
+from .keys import Key
 
 CLAIMS = "refs/exo/claims/"
 SEEN = "refs/exo/seen/"
@@ -458,6 +460,16 @@ class RemoteLeaseStore:
 
     def read_freeze(self) -> dict[str, str] | None:
         """The remote's freeze (`reason`, `actor`, `since`) while in force, else None."""
+        doc = self.freeze_doc()
+        if doc is None or doc.get("frozen") is False:
+            return None
+        if doc.get("frozen") is not True:
+            return dict(UNREADABLE_FREEZE)
+        return {key: str(doc.get(key) or "") for key in ("reason", "actor", "since")}
+
+    def freeze_doc(self) -> dict[str, object] | None:
+        """The remote's freeze.json as it stands (a freeze, or a lifting), None without one; a
+        document that is not a JSON object reads as {} (neither)."""
         tip = self._ls(FREEZE_REF).get(FREEZE_REF)
         if tip is None:
             return None
@@ -466,13 +478,13 @@ class RemoteLeaseStore:
             doc = json.loads(git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{FREEZE_FILE}", check=False))
         except ValueError:
             doc = None
-        if not isinstance(doc, dict) or doc.get("frozen") is not True:
-            return None if isinstance(doc, dict) and doc.get("frozen") is False else dict(UNREADABLE_FREEZE)
-        return {key: str(doc.get(key) or "") for key in ("reason", "actor", "since")}
+        return doc if isinstance(doc, dict) else {}
 
-    def put_freeze(self, freeze: dict[str, str] | None) -> None:
-        """Publish a freeze, or its lifting (None); the last writer wins."""
-        body = json.dumps({"frozen": freeze is not None, **(freeze or {})}, indent=2).encode() + b"\n"
+    def put_freeze(self, freeze: dict[str, str] | None, lift: dict[str, str] | None = None) -> None:
+        """Publish a freeze, or its lifting (None, with `lift`: who, which freeze, their signature);
+        the last writer wins."""
+        doc = {"frozen": True, **freeze} if freeze is not None else {"frozen": False, **(lift or {})}
+        body = json.dumps(doc, indent=2).encode() + b"\n"
         message = f"exo freeze: {freeze['reason']}" if freeze else "exo unfreeze"
         for _ in range(ATTEMPTS * 3):
             old = self._ls(FREEZE_REF).get(FREEZE_REF) or ""
@@ -502,14 +514,49 @@ def finish_claim(root: Path, store: LeaseStore, lease: Lease, head: str) -> Leas
         return release_lock(root, lease, store=store)
 
 
-def publish_freeze(root: Path, freeze: dict[str, str] | None) -> bool:
-    """Put the freeze (None: its lifting) on the claims remote, so every machine's broker honours
-    it; False for a repository whose claims are local. Raises REMOTE_UNREACHABLE."""
+def publish_freeze(root: Path, freeze: dict[str, str] | None, *, actor: str = "", signer: Key | None = None) -> bool:
+    """Put the freeze (None: `actor`'s lifting of the freeze there, signed by `signer` when given)
+    on the claims remote, so every machine's broker honours it; False for a repository whose claims
+    are local. Raises REMOTE_UNREACHABLE, SIGNING_FAILED."""
     store = lease_store(root)
     if not isinstance(store, RemoteLeaseStore):
         return False
-    store.put_freeze(freeze)
+    lift = None
+    if freeze is None:
+        lifted = store.read_freeze() or State(root).read_freeze()  # the remote's, else the one in force here
+        lift = {"actor": actor, "lifts": lifted["since"] if lifted else ""}
+        signature = signer.sign(signing.ACT, _lift_bytes(lift)).decode() if signer is not None else ""
+        lift["signature"] = signature
+    store.put_freeze(freeze, lift)
     return True
+
+
+def _lift_bytes(lift: Mapping[str, object]) -> bytes:
+    """What a lifting's signature covers: who lifted which freeze (named by when it began)."""
+    return canonical({"frozen": False, "actor": lift.get("actor"), "lifts": lift.get("lifts")})
+
+
+def _lift_holds(root: Path, doc: dict[str, object] | None, here: dict[str, object]) -> bool:
+    """Whether the remote's freeze.json lifts the freeze this machine copied from it (`here`). Where
+    the constitution requires human acts signed, only the lifting of that very freeze, signed by the
+    human it names with a key .exo/allowed_signers lists for them, does: a lifting anyone with push
+    access wrote, or a deleted freeze ref, leaves every machine frozen."""
+    from exo.kernel import GovernanceError, load_governance
+
+    try:
+        required = signing.required(load_governance(root), "human_acts")
+    except GovernanceError:
+        required = True  # no lock to read it from: ask for the signature
+    if not required:
+        return True
+    if doc is None or doc.get("frozen") is not False or doc.get("lifts") != here.get("since"):
+        return False
+    signature, actor = doc.get("signature"), doc.get("actor")
+    if not isinstance(signature, str) or not signature or not isinstance(actor, str):
+        return False
+    from .signers import listed
+
+    return signing.signer_of(listed(root), signing.ACT, _lift_bytes(doc), signature.encode(), "human") == actor
 
 
 def refresh_freeze(root: Path, store: LocalLeaseStore | RemoteLeaseStore) -> None:
@@ -518,7 +565,8 @@ def refresh_freeze(root: Path, store: LocalLeaseStore | RemoteLeaseStore) -> Non
     remote could not be reached is not the remote's to lift: only `exo unfreeze` lifts it."""
     if not isinstance(store, RemoteLeaseStore):
         return
-    remote = store.read_freeze()
+    doc = store.freeze_doc()
+    remote = store.read_freeze() if doc is not None and doc.get("frozen") is not False else None
     state = State(root)
     try:
         here = read_doc(state.frozen, 1 << 20)
@@ -527,7 +575,7 @@ def refresh_freeze(root: Path, store: LocalLeaseStore | RemoteLeaseStore) -> Non
     if remote is not None:
         if here is None or {k: here.get(k) for k in remote} != remote or here.get("remote") is not True:
             write_doc(state.frozen, {**remote, "remote": True})
-    elif here is not None and here.get("remote") is True:
+    elif here is not None and here.get("remote") is True and _lift_holds(root, doc, here):
         remove(state.frozen)
 
 

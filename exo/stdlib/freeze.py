@@ -51,7 +51,7 @@ def unfreeze(root: Path, actor: str, *, now: datetime | None = None) -> FreezeSt
     """Lift a freeze: a human act (an agent must not switch its own kill switch off), signed where
     the constitution asks. Raises NOT_ALLOWED, SIGNING_KEY_MISSING, SIGNING_FAILED."""
     signer = authority.human_act(root, actor, "unfreeze")
-    claims.publish_freeze(root, None)  # the remote first: while it stays frozen, so does every machine
+    claims.publish_freeze(root, None, actor=actor, signer=signer)  # the remote first: while it stays, so do all
     before = state(root)
     if before.frozen:
         data = {"actor": actor, "reason": before.reason or ""}

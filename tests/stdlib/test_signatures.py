@@ -215,3 +215,42 @@ def test_without_the_rule_forgeries_are_reported_unsigned(keyed: Path, tmp_path:
     unsigned = {u.split(":")[0] for u in report.unsigned}
     assert fake in unsigned and f"repo.unfrozen {records.sid_of(forged)}" in unsigned
     assert not any(fake in s for s in report.signed)
+
+
+def test_sec8_on_other_machines_only_the_humans_signed_lifting_ends_a_remote_freeze(
+    signed: Path, tmp_path: Path
+) -> None:
+    """With claims on a remote and human acts signed, a freeze reaches machine b through the remote;
+    a lifting pushed there by anyone with push access (unsigned, or signed by a key not listed for
+    the human it names) leaves b frozen; the human's own `exo unfreeze` lifts it on b too."""
+    from exo.stdlib import claims, freeze
+
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    commit(signed, "remote", "add", "origin", str(bare))
+    with (signed / ".exo/config.yaml").open("a") as fh:
+        fh.write("claims:\n  store: remote\n  remote: origin\n")
+    commit(signed, "commit", "-qam", "claims on the remote", actor=H)
+    commit(signed, "push", "-q", "origin", "main")
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(bare), str(b))
+    on_b = claims.lease_store(b)
+    freeze.freeze(signed, H, "incident 45")
+    claims.refresh_freeze(b, on_b)
+    assert freeze.state(b).frozen
+    since = claims.RemoteLeaseStore(signed, "origin").read_freeze()
+    assert since is not None
+    forger = claims.RemoteLeaseStore(signed, "origin")
+    forger.put_freeze(None, {"actor": H, "lifts": since["since"], "signature": ""})
+    claims.refresh_freeze(b, on_b)
+    assert freeze.state(b).frozen  # unsigned
+    other = keys.Key(H, " ".join(ssh_key(tmp_path / "other").with_suffix(".pub").read_text().split()[:2]),
+                     str(tmp_path / "other"))  # fmt: skip
+    lift = {"actor": H, "lifts": since["since"]}
+    lift["signature"] = other.sign(signing.ACT, claims._lift_bytes(lift)).decode()
+    forger.put_freeze(None, lift)
+    claims.refresh_freeze(b, on_b)
+    assert freeze.state(b).frozen  # signed, but not by a key listed for the human
+    freeze.unfreeze(signed, H)
+    claims.refresh_freeze(b, on_b)
+    assert not freeze.state(b).frozen
