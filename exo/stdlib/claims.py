@@ -225,24 +225,24 @@ class RemoteLeaseStore:
         if known is not None and known[0] == tip:
             lease = known[1]
         else:
-            raw = (
-                body
-                if body is not None
-                else git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
-            )
-            try:
-                lease = Lease.model_validate_json(raw)
-            except ValidationError as exc:
-                raise LockError(
-                    f"the claim {CLAIMS}{ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT"
-                ) from exc
-            if lease.ticket_id != ticket_id:
-                raise LockError(f"the claim {CLAIMS}{ticket_id} names ticket {lease.ticket_id}", code="LOCK_CORRUPT")
+            if body is None:
+                body = git.run_bytes(self.root, "cat-file", "blob", f"{tip}:{LEASE_FILE}", check=False)
+            lease = self._parsed(body, ticket_id, f"the claim {CLAIMS}{ticket_id}")
         judged = lease
         if lease.state == "held" and watched >= lease.ttl_seconds:
             judged = lease.model_copy(update={"expires_at": min(lease.expires_at, self._watch.clock.wall())})
         self._learned(tip, lease, judged)
         return judged
+
+    def _parsed(self, body: bytes, ticket_id: str, what: str) -> Lease:
+        """`body` as the lease of `ticket_id`; LockError(LOCK_CORRUPT) naming `what` otherwise."""
+        try:
+            lease = Lease.model_validate_json(body)
+        except ValidationError as exc:
+            raise LockError(f"{what} on {self.remote} is corrupt", code="LOCK_CORRUPT") from exc
+        if lease.ticket_id != ticket_id:
+            raise LockError(f"{what} on {self.remote} names ticket {lease.ticket_id}", code="LOCK_CORRUPT")
+        return lease
 
     def _retired(self, ticket_id: str, tip: str | None) -> Lease | None:
         """The last claim of `ticket_id` as `exo claims gc` retired it (its ref gone), so that a new
@@ -255,13 +255,8 @@ class RemoteLeaseStore:
         body = git.blobs(self.root, [f"{tip}:{ticket_id}.json"]).get(f"{tip}:{ticket_id}.json")
         if body is None:
             return None
-        try:
-            lease = Lease.model_validate_json(body)
-        except ValidationError as exc:
-            raise LockError(
-                f"the retired claim of {ticket_id} on {self.remote} is corrupt", code="LOCK_CORRUPT"
-            ) from exc
-        if lease.ticket_id != ticket_id or lease.state != "released":
+        lease = self._parsed(body, ticket_id, f"the retired claim of {ticket_id}")
+        if lease.state != "released":
             raise LockError(
                 f"the retired claim of {ticket_id} on {self.remote} is not its release", code="LOCK_CORRUPT"
             )

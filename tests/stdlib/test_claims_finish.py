@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from exo.kernel import ExoError, acquire_lock
-from exo.stdlib import closeout, dispatch, scaffold, sessions, tickets
+from exo.stdlib import closeout, dispatch, sessions, tickets
 from exo.stdlib.claims import CLAIMS, RemoteLeaseStore, finish_claim
 from tests.conftest import exo
-from tests.stdlib.test_claims import at, code_of, git_remote, machine, wall_clock_only
+from tests.stdlib.test_claims import at, code_of, git_remote, machine, remote_governed, wall_clock_only
 
 __all__ = ["git_remote"]  # the fixture, shared with test_claims
 
@@ -36,22 +36,12 @@ def remote_tip(remote: Path, ref: str) -> str:
 def team(tmp_path: Path, git_remote: Path) -> tuple[Path, Path]:
     """Two clones, `a` and `b`, of a governed repository whose claims live on `origin`, with exo's
     git hooks installed (so commits are stamped)."""
-    seed = machine(tmp_path, "seed", git_remote)
-    scaffold.init_repo(seed)
-    with (seed / ".exo/config.yaml").open("a") as fh:
-        fh.write("claims:\n  store: remote\n  remote: origin\n")
-    tickets.create(seed, "human:h@example.com", title="code", scope=["src/**"], ticket_id="T1")
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "govern")
-    git(seed, "push", "-q", "origin", "main")
-    clones = []
-    for name in ("a", "b"):
-        root = tmp_path / name
-        subprocess.run(["git", "clone", "-q", str(git_remote), str(root)], check=True)
+    clones = remote_governed(tmp_path, git_remote, "a", "b")
+    for root in clones:
+        name = root.name
         git(root, "config", "user.email", f"{name}@example.com")
         git(root, "config", "user.name", name)
         assert exo("hook-install", "--git", cwd=root).code == 0
-        clones.append(root)
     return clones[0], clones[1]
 
 
