@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -431,18 +432,9 @@ def test_a_freeze_stops_a_running_command_and_refuses_a_new_one(agent: tuple[Pat
     """`exo freeze` stops agents, including one whose writes go through the sandbox rather than the
     hooks: the supervisor sees the freeze within a second and stops the command."""
     root, _sid = agent
-    import subprocess
-    import sys
     import time
 
-    started = subprocess.Popen(
-        [sys.executable, "-m", "exo", "run", "--json", "--", "sh", "-c", "sleep 60"],
-        cwd=root,
-        env={**os.environ, "EXO_ACTOR": A},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    started = exo_run_in_background(root, "sleep 60")
     time.sleep(1.5)
     assert exo("freeze", "--reason", "incident 44", cwd=root, env={"EXO_ACTOR": "human:h@example.com"}).code == 0
     out, err = started.communicate(timeout=30)
@@ -458,7 +450,6 @@ def test_the_supervisor_rides_out_a_claims_remote_that_drops_away(governed: Path
     while the lease it holds has not lapsed: the command runs on, and renewals resume when the
     remote is back."""
     import subprocess
-    import sys
     import time
 
     from exo.stdlib import runtime
@@ -475,14 +466,7 @@ def test_the_supervisor_rides_out_a_claims_remote_that_drops_away(governed: Path
     assert session is not None
     session.lease = session.lease.model_copy(update={"ttl_seconds": 3})
     runtime.save(governed, session)  # the supervisor renews every second
-    started = subprocess.Popen(
-        [sys.executable, "-m", "exo", "run", "--json", "--", "sh", "-c", "sleep 7; exit 3"],
-        cwd=governed,
-        env={**os.environ, "EXO_ACTOR": A},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    started = exo_run_in_background(governed, "sleep 7; exit 3")
     time.sleep(2)
     away = tmp_path / "away.git"
     bare.rename(away)  # the network is gone for a while
@@ -492,3 +476,15 @@ def test_the_supervisor_rides_out_a_claims_remote_that_drops_away(governed: Path
     report = json.loads(out)
     assert started.returncode == 3 and report["exit_code"] == 3 and report["stopped"] is None, (out, err)
     assert report["renewals"] >= 2
+
+
+def exo_run_in_background(root: Path, script: str) -> subprocess.Popen[str]:
+    """`exo run --json -- sh -c SCRIPT` as the agent, started and left running."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "exo", "run", "--json", "--", "sh", "-c", script],
+        cwd=root,
+        env={**os.environ, "EXO_ACTOR": A},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
